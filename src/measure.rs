@@ -1,6 +1,6 @@
 //! Distances and areas on the Earth, in metres, for quality reports and snapping.
 
-use geo::{Area, GeodesicArea, MultiPolygon};
+use geo::{ChamberlainDuquetteArea, MultiPolygon, Polygon};
 
 use crate::coords::Wgs84Point;
 
@@ -21,10 +21,15 @@ pub fn haversine_m(a: Wgs84Point, b: Wgs84Point) -> f64 {
 
 /// Geodesic area of a WGS84 (multi)polygon in square metres.
 pub fn area_m2(shape: &MultiPolygon<f64>) -> f64 {
-    if shape.0.is_empty() || shape.unsigned_area() == 0.0 {
-        return 0.0;
-    }
-    shape.geodesic_area_unsigned()
+    // Per ring on the sphere, orientation-independent: boolean-operation results may come
+    // with either winding, and a geodesic area of a wrongly wound ring is the rest of the Earth.
+    shape
+        .iter()
+        .map(|p| {
+            let ring = |r: &geo::LineString<f64>| Polygon::new(r.clone(), vec![]).chamberlain_duquette_unsigned_area();
+            (ring(p.exterior()) - p.interiors().iter().map(ring).sum::<f64>()).max(0.0)
+        })
+        .sum()
 }
 
 /// A local equirectangular frame: converts degree offsets near a latitude into metres.

@@ -20,6 +20,10 @@
 
 mod index;
 mod raster;
+mod view;
+pub mod batch;
+
+pub use view::{AssignmentView, FLAT_COLUMNS, GridRef};
 
 use std::sync::Arc;
 

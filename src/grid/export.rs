@@ -98,3 +98,42 @@ pub fn write_geojson(set: &GridSet, ids: &[GridId], mut out: impl Write) -> Resu
     writeln!(out, "\n]}}")?;
     Ok(())
 }
+
+/// The file stem used for a level's grids when a whole set is written.
+pub fn level_file_stem(level: crate::grid::code::Level) -> &'static str {
+    use crate::grid::code::Level;
+    match level {
+        Level::District => "districts",
+        Level::One => "level1",
+        Level::Two => "level2",
+        Level::Three => "level3",
+        Level::Micro => "micro",
+        Level::Exclusive => "exclusive",
+    }
+}
+
+/// Writes a whole set, one FlatGeobuf file per level (and GeoJSON too when asked), into `dir`.
+/// Returns the files written.
+pub fn write_levels(set: &GridSet, dir: &std::path::Path, geojson: bool) -> Result<Vec<std::path::PathBuf>, ExportError> {
+    use crate::grid::code::Level;
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for level in Level::PARTITION.into_iter().chain([Level::Exclusive]) {
+        let ids: Vec<GridId> = set.ids_at(level).collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let stem = level_file_stem(level);
+        let path = dir.join(format!("{stem}.fgb"));
+        write_flatgeobuf(set, &ids, std::io::BufWriter::new(std::fs::File::create(&path)?))?;
+        written.push(path);
+        if geojson {
+            let path = dir.join(format!("{stem}.geojson"));
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            write_geojson(set, &ids, &mut w)?;
+            w.flush()?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}

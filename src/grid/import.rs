@@ -438,6 +438,53 @@ pub struct ImportOutcome {
     pub refused: Vec<Refusal>,
     /// Repairs made to accepted ones.
     pub repairs: Vec<Repair>,
+    /// Files that could not be read at all.
+    pub failed_files: Vec<FileFailure>,
+}
+
+/// A file that could not be read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFailure {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Imports several files into one outcome; `progress` is called after each file with the
+/// number of features it held. Duplicate codes across files are refused like any other.
+pub fn import_files(paths: &[std::path::PathBuf], opts: &ImportOptions, progress: &dyn Fn(&Path, usize)) -> ImportOutcome {
+    let mut out = ImportOutcome::default();
+    let mut seen = HashMap::new();
+    for path in paths {
+        let name = path.display().to_string();
+        match read_path(path) {
+            Ok(features) => {
+                let n = features.len();
+                to_grids(&name, features, opts, &mut seen, &mut out);
+                progress(path, n);
+            }
+            Err(e) => {
+                out.failed_files.push(FileFailure {
+                    file: name,
+                    reason: e.to_string(),
+                });
+                progress(path, 0);
+            }
+        }
+    }
+    out
+}
+
+/// The grid files (.fgb, .geojson, .json, .shp) in a directory, sorted by name.
+pub fn grid_files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| Format::from_path(p).is_some())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Turns raw features into grids, collecting refusals and repairs. `seen` carries codes

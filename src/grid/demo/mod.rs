@@ -629,3 +629,92 @@ fn grow_blob(mesh: &Mesh, within: &[u32], start: u32, area_m2: f64) -> Vec<u32> 
     taken.sort_unstable();
     taken
 }
+
+/// Points where reports happen: each level-3 grid (about the same number of households each)
+/// equally likely, a uniform point inside it; plus `outside_share` of points anywhere in the
+/// city's bounding box, some of which fall outside the city. Deterministic for a seed.
+pub fn report_points(set: &super::model::GridSet, n: usize, outside_share: f64, seed: u64) -> Vec<crate::coords::Wgs84Point> {
+    use super::code::Level;
+    use geo::{BoundingRect, Contains};
+    let grids: Vec<u32> = set.ids_at(Level::Three).collect();
+    let city = set
+        .grids()
+        .iter()
+        .filter(|g| g.level() == Level::District)
+        .filter_map(|g| g.geometry.bounding_rect())
+        .reduce(|a, b| {
+            geo::Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        });
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let anywhere = grids.is_empty() || rng.random_range(0.0..1.0) < outside_share;
+        let target = (!anywhere).then(|| set.grid(grids[rng.random_range(0..grids.len())]));
+        let Some(b) = target.map_or(city, |g| g.geometry.bounding_rect()) else {
+            break;
+        };
+        // Rejection sampling inside the chosen grid; grids are compact, so few tries are needed.
+        for _ in 0..256 {
+            let x = rng.random_range(b.min().x..=b.max().x);
+            let y = rng.random_range(b.min().y..=b.max().y);
+            let Ok(p) = crate::coords::Wgs84Point::new(x, y) else {
+                continue;
+            };
+            if target.is_none_or(|g| g.geometry.contains(&geo::Point::from(p.coord()))) {
+                out.push(p);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `n` points uniform over the bounding box of the city's districts, `inside_share` of them
+/// inside the city as judged by `is_inside` and the rest outside, shuffled. For benchmarks and
+/// oracle tests: unlike [`report_points`], every place is equally likely.
+pub fn uniform_points(
+    set: &super::model::GridSet,
+    n: usize,
+    inside_share: f64,
+    seed: u64,
+    is_inside: impl Fn(crate::coords::Wgs84Point) -> bool,
+) -> Vec<crate::coords::Wgs84Point> {
+    use super::code::Level;
+    use geo::BoundingRect;
+    use rand::seq::SliceRandom;
+    let Some(b) = set
+        .ids_at(Level::District)
+        .filter_map(|id| set.grid(id).geometry.bounding_rect())
+        .reduce(|a, b| {
+            geo::Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        })
+    else {
+        return Vec::new();
+    };
+    let want_in = (n as f64 * inside_share).round() as usize;
+    let (mut inside, mut outside) = (Vec::with_capacity(want_in), Vec::with_capacity(n - want_in));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tries = 0usize;
+    while (inside.len() < want_in || outside.len() < n - want_in) && tries < n * 100 {
+        tries += 1;
+        let x = rng.random_range(b.min().x..=b.max().x);
+        let y = rng.random_range(b.min().y..=b.max().y);
+        let Ok(p) = crate::coords::Wgs84Point::new(x, y) else { continue };
+        if is_inside(p) {
+            if inside.len() < want_in {
+                inside.push(p);
+            }
+        } else if outside.len() < n - want_in {
+            outside.push(p);
+        }
+    }
+    inside.extend(outside);
+    inside.shuffle(&mut rng);
+    inside
+}

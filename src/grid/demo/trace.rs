@@ -47,14 +47,41 @@ pub(super) fn region_polygons(mesh: &Mesh, tris: &[u32], labels: &[u32], label: 
                     break;
                 }
             }
-            if ring.len() >= 3 {
-                let first = ring[0];
-                ring.push(first);
-                rings.push(LineString(ring));
-            }
+            rings.extend(split_at_repeats(ring));
         }
     }
     assemble(rings)
+}
+
+/// Splits a closed walk (without its closing point) that passes a vertex more than once into
+/// simple rings, so a region touching itself at a point yields rings that touch there (valid)
+/// instead of one self-touching ring (invalid).
+fn split_at_repeats(walk: Vec<Coord<f64>>) -> Vec<LineString<f64>> {
+    let key = |c: Coord<f64>| (c.x.to_bits(), c.y.to_bits());
+    let mut out = Vec::new();
+    let mut stack: Vec<Coord<f64>> = Vec::with_capacity(walk.len());
+    let mut at: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    let close = |mut ring: Vec<Coord<f64>>, out: &mut Vec<LineString<f64>>| {
+        if ring.len() >= 3 {
+            ring.push(ring[0]);
+            out.push(LineString(ring));
+        }
+    };
+    for c in walk {
+        if let Some(&i) = at.get(&key(c)) {
+            let lp: Vec<Coord<f64>> = stack.drain(i..).collect();
+            for q in &lp[1..] {
+                at.remove(&key(*q));
+            }
+            close(lp, &mut out);
+            stack.push(c);
+        } else {
+            at.insert(key(c), stack.len());
+            stack.push(c);
+        }
+    }
+    close(stack, &mut out);
+    out
 }
 
 fn coord(mesh: &Mesh, v: u32) -> Coord<f64> {
