@@ -15,9 +15,15 @@ fn bench(c: &mut Criterion) {
     let t = Instant::now();
     let grids = generate(&DemoConfig::default(), &|_| {}).expect("demo city");
     let set = Arc::new(GridSet::new(grids));
-    eprintln!("demo city: {} grids in {:.1} s", set.len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "demo city: {} grids in {:.1} s",
+        set.len(),
+        t.elapsed().as_secs_f64()
+    );
     let assigner = Assigner::new(set.clone(), AssignConfig::default());
-    let points = uniform_points(&set, 1_000_000, 0.9, 7, |p| assigner.assign_exact(p).method != Method::CityQueue);
+    let points = uniform_points(&set, 1_000_000, 0.9, 7, |p| {
+        assigner.assign_exact(p).method != Method::CityQueue
+    });
 
     let mut g = c.benchmark_group("index");
     g.sample_size(10);
@@ -42,7 +48,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut interior = 0usize;
             for &p in &points[..100_000] {
-                interior += usize::from(black_box(assigner.assign_exact(p)).method == Method::Interior);
+                interior +=
+                    usize::from(black_box(assigner.assign_exact(p)).method == Method::Interior);
             }
             interior
         })

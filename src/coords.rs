@@ -176,7 +176,12 @@ mod tests {
 
     #[test]
     fn gcj02_and_bd09_round_trip_within_a_metre() {
-        for &(lon, lat) in &[(113.65, 34.75), (113.02, 34.46), (114.2, 34.9), (112.8, 34.3)] {
+        for &(lon, lat) in &[
+            (113.65, 34.75),
+            (113.02, 34.46),
+            (114.2, 34.9),
+            (112.8, 34.3),
+        ] {
             let p = Wgs84Point::new(lon, lat).unwrap();
             for crs in Crs::ALL {
                 let (x, y) = crs.from_wgs84(p);
@@ -196,10 +201,22 @@ mod tests {
 
     #[test]
     fn bad_coordinates_are_named() {
-        assert!(matches!(Wgs84Point::new(f64::NAN, 1.0), Err(CoordError::NotFinite { .. })));
-        assert!(matches!(Wgs84Point::new(34.7, 113.6), Err(CoordError::LikelySwapped { .. })));
-        assert!(matches!(Wgs84Point::new(200.0, 10.0), Err(CoordError::OutOfRange { .. })));
-        assert!(matches!("utm".parse::<Crs>(), Err(CoordError::UnknownCrs(_))));
+        assert!(matches!(
+            Wgs84Point::new(f64::NAN, 1.0),
+            Err(CoordError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            Wgs84Point::new(34.7, 113.6),
+            Err(CoordError::LikelySwapped { .. })
+        ));
+        assert!(matches!(
+            Wgs84Point::new(200.0, 10.0),
+            Err(CoordError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            "utm".parse::<Crs>(),
+            Err(CoordError::UnknownCrs(_))
+        ));
         assert_eq!("GCJ-02".parse::<Crs>().unwrap(), Crs::Gcj02);
     }
 }

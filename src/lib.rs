@@ -28,7 +28,7 @@ pub mod coords;
 pub mod grid;
 pub mod measure;
 
-pub use assign::{Assigner, AssignConfig, Assignment, Method};
+pub use assign::{AssignConfig, Assigner, Assignment, Method};
 pub use coords::{CoordError, Crs, Wgs84Point};
 pub use grid::code::{GridCode, Level};
 pub use grid::model::{ExclusiveKind, Grid, GridId, GridSet, Validity};

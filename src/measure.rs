@@ -26,7 +26,9 @@ pub fn area_m2(shape: &MultiPolygon<f64>) -> f64 {
     shape
         .iter()
         .map(|p| {
-            let ring = |r: &geo::LineString<f64>| Polygon::new(r.clone(), vec![]).chamberlain_duquette_unsigned_area();
+            let ring = |r: &geo::LineString<f64>| {
+                Polygon::new(r.clone(), vec![]).chamberlain_duquette_unsigned_area()
+            };
             (ring(p.exterior()) - p.interiors().iter().map(ring).sum::<f64>()).max(0.0)
         })
         .sum()

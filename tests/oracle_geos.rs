@@ -22,7 +22,9 @@ fn python() -> String {
 
 fn test_points(set: &GridSet, assigner: &Assigner) -> Vec<Wgs84Point> {
     let mut rng = ChaCha8Rng::seed_from_u64(42);
-    let mut points = uniform_points(set, 60_000, 0.9, 1, |p| assigner.assign_exact(p).method != Method::CityQueue);
+    let mut points = uniform_points(set, 60_000, 0.9, 1, |p| {
+        assigner.assign_exact(p).method != Method::CityQueue
+    });
     let level3: Vec<u32> = set.ids_at(Level::Three).collect();
     let ring_of = |id: u32, rng: &mut ChaCha8Rng| {
         let g = &set.grid(id).geometry;
@@ -48,7 +50,10 @@ fn test_points(set: &GridSet, assigner: &Assigner) -> Vec<Wgs84Point> {
     for _ in 0..5_000 {
         let ring = ring_of(districts[rng.random_range(0..districts.len())], &mut rng);
         let c = ring[rng.random_range(0..ring.len())];
-        let (dx, dy) = (rng.random_range(-0.0015..0.0015), rng.random_range(-0.0015..0.0015));
+        let (dx, dy) = (
+            rng.random_range(-0.0015..0.0015),
+            rng.random_range(-0.0015..0.0015),
+        );
         points.push(Wgs84Point::new(c.x + dx, c.y + dy).unwrap());
     }
     points
@@ -56,7 +61,9 @@ fn test_points(set: &GridSet, assigner: &Assigner) -> Vec<Wgs84Point> {
 
 #[test]
 fn assignment_agrees_with_geos_on_the_demo_city() {
-    let set = Arc::new(GridSet::new(generate(&DemoConfig::default(), &|_| {}).unwrap()));
+    let set = Arc::new(GridSet::new(
+        generate(&DemoConfig::default(), &|_| {}).unwrap(),
+    ));
     let cfg = AssignConfig::default();
     let assigner = Assigner::new(set.clone(), cfg.clone());
     let points = test_points(&set, &assigner);
@@ -70,7 +77,10 @@ fn assignment_agrees_with_geos_on_the_demo_city() {
             differ += 1;
         }
     }
-    assert_eq!(differ, 0, "fast path and exact path disagree on {differ} points");
+    assert_eq!(
+        differ, 0,
+        "fast path and exact path disagree on {differ} points"
+    );
 
     // Same answers whatever order the grids were loaded in.
     let mut reversed = set.grids().to_vec();
@@ -79,7 +89,11 @@ fn assignment_agrees_with_geos_on_the_demo_city() {
     for (p, a) in points.iter().zip(&answers) {
         let b = other.assign(*p);
         let code = |s: &Assigner, g: Option<u32>| g.map(|g| s.grids().grid(g).code.clone());
-        assert_eq!(code(&assigner, a.grid), code(&other, b.grid), "load order changed the answer at {p:?}");
+        assert_eq!(
+            code(&assigner, a.grid),
+            code(&other, b.grid),
+            "load order changed the answer at {p:?}"
+        );
         assert_eq!(a.method, b.method);
     }
 
@@ -94,20 +108,44 @@ fn assignment_agrees_with_geos_on_the_demo_city() {
     for (i, (p, a)) in points.iter().zip(&answers).enumerate() {
         *by_method.entry(a.method.name()).or_insert(0) += 1;
         let grid = match (a.method, a.grid) {
-            (Method::Interior | Method::Boundary | Method::Snapped, Some(g)) => set.grid(g).code.to_string(),
+            (Method::Interior | Method::Boundary | Method::Snapped, Some(g)) => {
+                set.grid(g).code.to_string()
+            }
             _ => String::new(),
         };
-        writeln!(w, "{i},{},{},{},{grid},{}", p.lon(), p.lat(), a.method.name(), a.distance_m).unwrap();
+        writeln!(
+            w,
+            "{i},{},{},{},{grid},{}",
+            p.lon(),
+            p.lat(),
+            a.method.name(),
+            a.distance_m
+        )
+        .unwrap();
     }
     w.flush().unwrap();
     drop(w);
     eprintln!("engine: {by_method:?}");
-    assert!(by_method.get("boundary").copied().unwrap_or(0) > 10_000, "too few boundary cases tested");
-    assert!(by_method.get("snapped").copied().unwrap_or(0) > 100, "too few snapped cases tested");
+    assert!(
+        by_method.get("boundary").copied().unwrap_or(0) > 10_000,
+        "too few boundary cases tested"
+    );
+    assert!(
+        by_method.get("snapped").copied().unwrap_or(0) > 100,
+        "too few snapped cases tested"
+    );
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/shapely_covers.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/oracle/shapely_covers.py"
+    );
     let out = Command::new(python())
-        .args([script, grids_path.to_str().unwrap(), answers_path.to_str().unwrap(), &cfg.snap_tolerance_m.to_string()])
+        .args([
+            script,
+            grids_path.to_str().unwrap(),
+            answers_path.to_str().unwrap(),
+            &cfg.snap_tolerance_m.to_string(),
+        ])
         .output()
         .expect("python3 not found: run scripts/test, which installs the oracle's dependencies");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -64,7 +64,10 @@ fn is_geojson(path: &Path) -> bool {
 
 /// Reads points from CSV (columns lon/lng/longitude/x and lat/latitude/y, optional crs) or
 /// GeoJSON Point features (optional `crs` property); `default_crs` applies where none is given.
-pub fn read_points(path: &Path, default_crs: Crs) -> Result<(PointFile, Vec<PointResult>), BatchError> {
+pub fn read_points(
+    path: &Path,
+    default_crs: Crs,
+) -> Result<(PointFile, Vec<PointResult>), BatchError> {
     let malformed = |reason: String| BatchError::Malformed {
         path: path.display().to_string(),
         reason,
@@ -87,9 +90,14 @@ pub fn read_points(path: &Path, default_crs: Crs) -> Result<(PointFile, Vec<Poin
                 let c = f
                     .pointer("/geometry/coordinates")
                     .and_then(Value::as_array)
-                    .filter(|_| f.pointer("/geometry/type").and_then(Value::as_str) == Some("Point"))
+                    .filter(|_| {
+                        f.pointer("/geometry/type").and_then(Value::as_str) == Some("Point")
+                    })
                     .ok_or("geometry is not a Point")?;
-                let (Some(x), Some(y)) = (c.first().and_then(Value::as_f64), c.get(1).and_then(Value::as_f64)) else {
+                let (Some(x), Some(y)) = (
+                    c.first().and_then(Value::as_f64),
+                    c.get(1).and_then(Value::as_f64),
+                ) else {
                     return Err("Point coordinates are not numbers".to_string());
                 };
                 crs.to_wgs84(x, y).map_err(|e| e.to_string())
@@ -97,30 +105,45 @@ pub fn read_points(path: &Path, default_crs: Crs) -> Result<(PointFile, Vec<Poin
             .collect();
         return Ok((PointFile::GeoJson { features }, points));
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes.as_slice());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_slice());
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| malformed(e.to_string()))?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
-    let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.to_ascii_lowercase().as_str()));
-    let lon = find(&["lon", "lng", "longitude", "x"]).ok_or_else(|| malformed("no lon/lng/longitude/x column".into()))?;
-    let lat = find(&["lat", "latitude", "y"]).ok_or_else(|| malformed("no lat/latitude/y column".into()))?;
+    let find = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.contains(&h.to_ascii_lowercase().as_str()))
+    };
+    let lon = find(&["lon", "lng", "longitude", "x"])
+        .ok_or_else(|| malformed("no lon/lng/longitude/x column".into()))?;
+    let lat = find(&["lat", "latitude", "y"])
+        .ok_or_else(|| malformed("no lat/latitude/y column".into()))?;
     let crs_col = find(&["crs"]);
     let mut rows = Vec::new();
     let mut points = Vec::new();
     for (i, rec) in reader.byte_records().enumerate() {
         let rec = rec.map_err(|e| malformed(format!("row {}: {e}", i + 2)))?;
-        let row: Vec<String> = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let row: Vec<String> = rec
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
         let cell = |c: usize| row.get(c).map(|s| s.trim()).unwrap_or("");
         let point = (|| {
             let crs = match crs_col.map(cell).filter(|s| !s.is_empty()) {
                 Some(s) => s.parse::<Crs>().map_err(|e| e.to_string())?,
                 None => default_crs,
             };
-            let x: f64 = cell(lon).parse().map_err(|_| format!("lon {:?} is not a number", cell(lon)))?;
-            let y: f64 = cell(lat).parse().map_err(|_| format!("lat {:?} is not a number", cell(lat)))?;
+            let x: f64 = cell(lon)
+                .parse()
+                .map_err(|_| format!("lon {:?} is not a number", cell(lon)))?;
+            let y: f64 = cell(lat)
+                .parse()
+                .map_err(|_| format!("lat {:?} is not a number", cell(lat)))?;
             crs.to_wgs84(x, y).map_err(|e| e.to_string())
         })();
         rows.push(row);
@@ -130,7 +153,11 @@ pub fn read_points(path: &Path, default_crs: Crs) -> Result<(PointFile, Vec<Poin
 }
 
 /// Writes the records with their assignments (or errors) to `path`, CSV or GeoJSON by extension.
-pub fn write_results(file: &PointFile, results: &[Result<AssignmentView, String>], path: &Path) -> Result<(), BatchError> {
+pub fn write_results(
+    file: &PointFile,
+    results: &[Result<AssignmentView, String>],
+    path: &Path,
+) -> Result<(), BatchError> {
     let out = std::fs::File::create(path).map_err(io(path))?;
     let mut out = std::io::BufWriter::new(out);
     let csv_err = |e: csv::Error| BatchError::Malformed {
@@ -156,7 +183,9 @@ pub fn write_results(file: &PointFile, results: &[Result<AssignmentView, String>
                 Err(e) => serde_json::json!({ "error": e }),
             };
             if let Some(obj) = feature.as_object_mut() {
-                let props = obj.entry("properties").or_insert_with(|| Value::Object(Map::new()));
+                let props = obj
+                    .entry("properties")
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !props.is_object() {
                     *props = Value::Object(Map::new());
                 }
@@ -177,7 +206,11 @@ pub fn write_results(file: &PointFile, results: &[Result<AssignmentView, String>
             features
                 .iter()
                 .map(|f| {
-                    let c = |k: usize| f.pointer(&format!("/geometry/coordinates/{k}")).map(Value::to_string).unwrap_or_default();
+                    let c = |k: usize| {
+                        f.pointer(&format!("/geometry/coordinates/{k}"))
+                            .map(Value::to_string)
+                            .unwrap_or_default()
+                    };
                     vec![c(0), c(1)]
                 })
                 .collect(),

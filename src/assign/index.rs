@@ -78,7 +78,11 @@ impl LevelIndex {
 
     /// The grids of this level covering `c`.
     pub fn covering(&self, set: &GridSet, c: Coord<f64>) -> Cover {
-        let ids: Vec<GridId> = self.tree.locate_in_envelope_intersecting(&AABB::from_point([c.x, c.y])).map(|e| e.id).collect();
+        let ids: Vec<GridId> = self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_point([c.x, c.y]))
+            .map(|e| e.id)
+            .collect();
         let level = ids.first().map(|&i| set.grid(i).level());
         match level {
             Some(level) => covering_among(set, &ids, c, level),
@@ -90,12 +94,21 @@ impl LevelIndex {
     }
 
     /// The nearest grid within `max_m` metres, with its distance (ties: the smaller code).
-    pub fn nearest_within(&self, set: &GridSet, p: Wgs84Point, max_m: f64) -> Option<(GridId, f64)> {
+    pub fn nearest_within(
+        &self,
+        set: &GridSet,
+        p: Wgs84Point,
+        max_m: f64,
+    ) -> Option<(GridId, f64)> {
         let (dx, dy) = LocalMetres::at_lat(p.lat()).degrees_for(max_m);
         let env = AABB::from_corners([p.lon() - dx, p.lat() - dy], [p.lon() + dx, p.lat() + dy]);
         let mut best: Option<(GridId, f64)> = None;
         for e in self.tree.locate_in_envelope_intersecting(&env) {
-            let closest = match set.grid(e.id).geometry.closest_point(&Point::from(p.coord())) {
+            let closest = match set
+                .grid(e.id)
+                .geometry
+                .closest_point(&Point::from(p.coord()))
+            {
                 geo::Closest::Intersection(q) | geo::Closest::SinglePoint(q) => q,
                 geo::Closest::Indeterminate => continue,
             };

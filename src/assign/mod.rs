@@ -18,10 +18,10 @@
 //! The exact answer comes from R-trees of polygons ([`index`]); a raster of cells known to lie
 //! wholly inside one grid answers most points with a single memory read ([`raster`]).
 
+pub mod batch;
 mod index;
 mod raster;
 mod view;
-pub mod batch;
 
 pub use view::{AssignmentView, FLAT_COLUMNS, GridRef};
 
@@ -246,7 +246,11 @@ impl Assigner {
 
     /// Assigns many points on all cores, in input order.
     pub fn assign_batch(&self, points: &[Wgs84Point]) -> Vec<Assignment> {
-        points.par_iter().with_min_len(4096).map(|&p| self.assign(p)).collect()
+        points
+            .par_iter()
+            .with_min_len(4096)
+            .map(|&p| self.assign(p))
+            .collect()
     }
 
     /// The chain from the assigned grid up to its district (`[grid, parent, ..., district]`).
@@ -279,11 +283,18 @@ impl Assigner {
             a.grid = Some(g);
             let micro = index::covering_among(&self.set, self.set.children(g), c, Level::Micro);
             a.micro = micro.ids.first().copied();
-        } else if let Some((g, d)) = self.level3.nearest_within(&self.set, p, self.cfg.snap_tolerance_m) {
+        } else if let Some((g, d)) =
+            self.level3
+                .nearest_within(&self.set, p, self.cfg.snap_tolerance_m)
+        {
             a.method = Method::Snapped;
             a.grid = Some(g);
             a.distance_m = d as f32;
-        } else if let Some(g) = self.higher.iter().find_map(|ix| ix.covering(&self.set, c).ids.first().copied()) {
+        } else if let Some(g) = self
+            .higher
+            .iter()
+            .find_map(|ix| ix.covering(&self.set, c).ids.first().copied())
+        {
             a.method = Method::Fallback;
             a.grid = Some(g);
         }
@@ -311,12 +322,18 @@ impl Assigner {
 
 fn centre_lat(set: &GridSet) -> f64 {
     use geo::BoundingRect;
-    let boxes: Vec<_> = set.grids().iter().filter_map(|g| g.geometry.bounding_rect()).collect();
+    let boxes: Vec<_> = set
+        .grids()
+        .iter()
+        .filter_map(|g| g.geometry.bounding_rect())
+        .collect();
     if boxes.is_empty() {
         return 0.0;
     }
     let (lo, hi) = boxes
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| (lo.min(r.min().y), hi.max(r.max().y)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(r.min().y), hi.max(r.max().y))
+        });
     (lo + hi) / 2.0
 }

@@ -44,11 +44,21 @@ impl Raster {
     /// Rasterizes a grid set with cells of `cell_deg` degrees; `margin_deg` is the snapping
     /// tolerance in degrees (cells within it of a level-3 grid are never "nowhere").
     pub fn build(set: &GridSet, cell_deg: f64, margin_deg: f64) -> Self {
-        let mut bbox = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut bbox = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
         for g in set.grids() {
             for p in g.geometry.iter() {
                 for c in &p.exterior().0 {
-                    bbox = [bbox[0].min(c.x), bbox[1].min(c.y), bbox[2].max(c.x), bbox[3].max(c.y)];
+                    bbox = [
+                        bbox[0].min(c.x),
+                        bbox[1].min(c.y),
+                        bbox[2].max(c.x),
+                        bbox[3].max(c.y),
+                    ];
                 }
             }
         }
@@ -79,7 +89,11 @@ impl Raster {
             match g.level() {
                 Level::Three | Level::Micro => {
                     r.edges(&g.geometry, |c| touched[c] = true);
-                    let target = if g.level() == Level::Three { &mut level3 } else { &mut micro };
+                    let target = if g.level() == Level::Three {
+                        &mut level3
+                    } else {
+                        &mut micro
+                    };
                     r.fill(&g.geometry, |c| {
                         target[c] = if target[c] == 0 { id + 1 } else { CONFLICT };
                     });
@@ -96,7 +110,16 @@ impl Raster {
         }
         // Cells near a level-3 grid must take the exact path so snapping can happen.
         let reach = (margin_deg * inv).ceil() as usize + 1;
-        let near = dilate(&level3.iter().zip(&touched).map(|(&l, &t)| l != 0 || t).collect::<Vec<_>>(), nx, ny, reach);
+        let near = dilate(
+            &level3
+                .iter()
+                .zip(&touched)
+                .map(|(&l, &t)| l != 0 || t)
+                .collect::<Vec<_>>(),
+            nx,
+            ny,
+            reach,
+        );
         for c in 0..n {
             let value = if touched[c] || level3[c] == CONFLICT || micro[c] == CONFLICT {
                 EXACT
@@ -166,8 +189,14 @@ impl Raster {
         for poly in shape {
             for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
                 for seg in ring.0.windows(2) {
-                    let (ax, ay) = ((seg[0].x - self.x0) * self.inv, (seg[0].y - self.y0) * self.inv);
-                    let (bx, by) = ((seg[1].x - self.x0) * self.inv, (seg[1].y - self.y0) * self.inv);
+                    let (ax, ay) = (
+                        (seg[0].x - self.x0) * self.inv,
+                        (seg[0].y - self.y0) * self.inv,
+                    );
+                    let (bx, by) = (
+                        (seg[1].x - self.x0) * self.inv,
+                        (seg[1].y - self.y0) * self.inv,
+                    );
                     const EPS: f64 = 1e-6;
                     let j0 = (ay.min(by) - EPS).floor().max(0.0) as usize;
                     let j1 = ((ay.max(by) + EPS).floor() as usize).min(self.ny - 1);
@@ -202,14 +231,17 @@ impl Raster {
     fn fill(&self, shape: &MultiPolygon<f64>, mut mark: impl FnMut(usize)) {
         let mut xs: Vec<f64> = Vec::new();
         for poly in shape {
-            let rings: Vec<_> = std::iter::once(poly.exterior()).chain(poly.interiors()).collect();
+            let rings: Vec<_> = std::iter::once(poly.exterior())
+                .chain(poly.interiors())
+                .collect();
             let (mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY);
             for c in &poly.exterior().0 {
                 ymin = ymin.min(c.y);
                 ymax = ymax.max(c.y);
             }
             let j0 = (((ymin - self.y0) * self.inv - 0.5).ceil().max(0.0)) as usize;
-            let j1 = ((((ymax - self.y0) * self.inv - 0.5).floor()) as isize).min(self.ny as isize - 1);
+            let j1 =
+                ((((ymax - self.y0) * self.inv - 0.5).floor()) as isize).min(self.ny as isize - 1);
             for j in j0 as isize..=j1 {
                 let yc = self.y0 + (j as f64 + 0.5) / self.inv;
                 xs.clear();
@@ -225,7 +257,8 @@ impl Raster {
                 for pair in xs.chunks(2) {
                     let [xa, xb] = pair else { continue };
                     let i0 = ((xa - self.x0) * self.inv - 0.5).ceil().max(0.0) as usize;
-                    let i1 = (((xb - self.x0) * self.inv - 0.5).floor() as isize).min(self.nx as isize - 1);
+                    let i1 = (((xb - self.x0) * self.inv - 0.5).floor() as isize)
+                        .min(self.nx as isize - 1);
                     for i in i0 as isize..=i1 {
                         mark(j as usize * self.nx + i as usize);
                     }

@@ -53,7 +53,11 @@ impl Assigner {
     pub fn view(&self, a: &Assignment) -> AssignmentView {
         AssignmentView {
             method: a.method,
-            chain: self.chain(a).into_iter().map(|id| self.grid_ref(id)).collect(),
+            chain: self
+                .chain(a)
+                .into_iter()
+                .map(|id| self.grid_ref(id))
+                .collect(),
             micro: a.micro.map(|id| self.grid_ref(id)),
             exclusive: a.exclusive.iter().map(|&id| self.grid_ref(id)).collect(),
             responsible: a.responsible.map(|id| self.grid_ref(id)),
@@ -88,14 +92,30 @@ impl AssignmentView {
         };
         [
             self.method.name().to_string(),
-            self.chain.first().map(|g| g.code.clone()).unwrap_or_default(),
+            self.chain
+                .first()
+                .map(|g| g.code.clone())
+                .unwrap_or_default(),
             at(Level::Two),
             at(Level::One),
             at(Level::District),
-            self.micro.as_ref().map(|g| g.code.clone()).unwrap_or_default(),
-            self.exclusive.iter().map(|g| g.code.as_str()).collect::<Vec<_>>().join(";"),
-            self.responsible.as_ref().map(|g| g.code.clone()).unwrap_or_default(),
-            self.chain.first().map(|g| g.name.clone()).unwrap_or_default(),
+            self.micro
+                .as_ref()
+                .map(|g| g.code.clone())
+                .unwrap_or_default(),
+            self.exclusive
+                .iter()
+                .map(|g| g.code.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            self.responsible
+                .as_ref()
+                .map(|g| g.code.clone())
+                .unwrap_or_default(),
+            self.chain
+                .first()
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
             if self.method == Method::Snapped {
                 format!("{:.1}", self.distance_m)
             } else {

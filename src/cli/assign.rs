@@ -45,7 +45,10 @@ pub fn load_assigner(dir: &std::path::Path, tolerance_m: f64) -> anyhow::Result<
         eprintln!("warning: {}: {}", f.file, f.reason);
     }
     if !outcome.refused.is_empty() {
-        eprintln!("warning: {} features refused (run `gridscope import` for details)", outcome.refused.len());
+        eprintln!(
+            "warning: {} features refused (run `gridscope import` for details)",
+            outcome.refused.len()
+        );
     }
     let set = Arc::new(GridSet::new(outcome.grids));
     spin.set_message(format!("indexing {} grids", set.len()));
@@ -56,7 +59,11 @@ pub fn load_assigner(dir: &std::path::Path, tolerance_m: f64) -> anyhow::Result<
     };
     let assigner = Assigner::new(set, cfg);
     spin.finish_and_clear();
-    eprintln!("indexed {} grids in {:.2} s", assigner.grids().len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "indexed {} grids in {:.2} s",
+        assigner.grids().len(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(assigner)
 }
 
@@ -74,13 +81,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Assigns every point on all cores with a progress bar; bad points keep their error.
-pub fn assign_all(assigner: &Assigner, points: &[Result<gridscope::Wgs84Point, String>]) -> Vec<Result<AssignmentView, String>> {
+pub fn assign_all(
+    assigner: &Assigner,
+    points: &[Result<gridscope::Wgs84Point, String>],
+) -> Vec<Result<AssignmentView, String>> {
     let bar = progress::bar(points.len() as u64, "points");
     let mut out = Vec::with_capacity(points.len());
     for chunk in points.chunks(65_536) {
         let part: Vec<Result<AssignmentView, String>> = chunk
             .par_iter()
-            .map(|p| p.as_ref().map(|&p| assigner.view(&assigner.assign(p))).map_err(Clone::clone))
+            .map(|p| {
+                p.as_ref()
+                    .map(|&p| assigner.view(&assigner.assign(p)))
+                    .map_err(Clone::clone)
+            })
             .collect();
         out.extend(part);
         bar.inc(chunk.len() as u64);
@@ -106,6 +120,9 @@ pub fn print_summary(views: &[Result<AssignmentView, String>], secs: f64) {
         views.len() as f64 / secs.max(1e-9)
     );
     for (k, n) in counts {
-        println!("  {k:<11} {n:>9}  {:5.1}%", 100.0 * n as f64 / views.len().max(1) as f64);
+        println!(
+            "  {k:<11} {n:>9}  {:5.1}%",
+            100.0 * n as f64 / views.len().max(1) as f64
+        );
     }
 }

@@ -48,10 +48,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let t = Instant::now();
     let spin = progress::spinner();
-    let grids = generate(&cfg, &|step| spin.set_message(step.to_string())).context("generating the demo city")?;
+    let grids = generate(&cfg, &|step| spin.set_message(step.to_string()))
+        .context("generating the demo city")?;
     let set = Arc::new(GridSet::new(grids));
     spin.set_message("writing grid files");
-    let files = write_levels(&set, &args.out, args.geojson).with_context(|| format!("writing {}", args.out.display()))?;
+    let files = write_levels(&set, &args.out, args.geojson)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     spin.finish_and_clear();
     println!("demo city generated in {:.1} s:", t.elapsed().as_secs_f64());
     for level in Level::PARTITION.into_iter().chain([Level::Exclusive]) {
@@ -70,7 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("quality report ({:.1} s):", t.elapsed().as_secs_f64());
         print!("{report}");
         let path = args.out.join("quality.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
 
     let t = Instant::now();
@@ -104,6 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     write_results(&file, &views, &output)?;
     print_summary(&views, secs);
     println!("wrote {} and {}", input.display(), output.display());
-    println!("open the .fgb files in QGIS, or re-assign with: gridscope assign --grids {} --input {} --output out.csv", args.out.display(), input.display());
+    println!(
+        "open the .fgb files in QGIS, or re-assign with: gridscope assign --grids {} --input {} --output out.csv",
+        args.out.display(),
+        input.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut paths = Vec::new();
     for f in &args.files {
         if f.is_dir() {
-            paths.extend(gridscope::grid::import::grid_files_in(f).with_context(|| format!("listing {}", f.display()))?);
+            paths.extend(
+                gridscope::grid::import::grid_files_in(f)
+                    .with_context(|| format!("listing {}", f.display()))?,
+            );
         } else {
             paths.push(f.clone());
         }
@@ -59,7 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         level: args.level,
         code_field: args.code_field,
         name_field: args.name_field,
-        valid_from: args.valid_from.unwrap_or_else(|| chrono::Local::now().date_naive()),
+        valid_from: args
+            .valid_from
+            .unwrap_or_else(|| chrono::Local::now().date_naive()),
     };
     let bar = progress::bar(paths.len() as u64, "files");
     let outcome = import_files(&paths, &opts, &|path, n| {
@@ -68,7 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     bar.finish_and_clear();
     let spin = progress::spinner();
-    spin.set_message(format!("checking topology of {} grids", outcome.grids.len()));
+    spin.set_message(format!(
+        "checking topology of {} grids",
+        outcome.grids.len()
+    ));
     let set = GridSet::new(outcome.grids.clone());
     let report = QualityReport::check(&set).with_import(&outcome);
     spin.finish_and_clear();
@@ -79,9 +87,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("quality report: {}", path.display());
     }
     if let Some(dir) = &args.out {
-        let files = write_levels(&set, dir, false).with_context(|| format!("writing grids to {}", dir.display()))?;
+        let files = write_levels(&set, dir, false)
+            .with_context(|| format!("writing grids to {}", dir.display()))?;
         println!("wrote {} files to {}", files.len(), dir.display());
     }
-    let problems = !report.refused.is_empty() || !report.failed_files.is_empty() || !report.is_clean();
-    Ok(if args.strict && problems { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let problems =
+        !report.refused.is_empty() || !report.failed_files.is_empty() || !report.is_clean();
+    Ok(if args.strict && problems {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(g.parent().unwrap().as_str(), "410105001002");
         assert_eq!(g.parent().unwrap().parent().unwrap().level(), Level::One);
         let m = g.child(3).unwrap();
-        assert_eq!((m.as_str(), m.level()), ("410105001002007003", Level::Micro));
+        assert_eq!(
+            (m.as_str(), m.level()),
+            ("410105001002007003", Level::Micro)
+        );
         let e = GridCode::parse("410105001z0012").unwrap();
         assert_eq!(e.as_str(), "410105001Z0012");
         assert_eq!(e.level(), Level::Exclusive);
@@ -272,7 +275,15 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "41010", "4101050010", "410100", "41010500100A", "410105Z12", "4101Z0001"] {
+        for bad in [
+            "",
+            "41010",
+            "4101050010",
+            "410100",
+            "41010500100A",
+            "410105Z12",
+            "4101Z0001",
+        ] {
             assert!(GridCode::parse(bad).is_err(), "{bad}");
         }
     }

@@ -18,7 +18,15 @@ pub enum ExportError {
     FlatGeobuf(String),
 }
 
-const COLUMNS: [&str; 7] = ["code", "name", "level", "parent", "kind", "valid_from", "valid_to"];
+const COLUMNS: [&str; 7] = [
+    "code",
+    "name",
+    "level",
+    "parent",
+    "kind",
+    "valid_from",
+    "valid_to",
+];
 
 fn row(set: &GridSet, id: GridId) -> [String; 7] {
     let g = set.grid(id);
@@ -26,7 +34,9 @@ fn row(set: &GridSet, id: GridId) -> [String; 7] {
         g.code.to_string(),
         g.name.clone(),
         g.level().name().to_string(),
-        set.parent(id).map(|p| set.grid(p).code.to_string()).unwrap_or_default(),
+        set.parent(id)
+            .map(|p| set.grid(p).code.to_string())
+            .unwrap_or_default(),
         g.kind.map(|k| k.name().to_string()).unwrap_or_default(),
         g.validity.from.to_string(),
         g.validity.to.map(|d| d.to_string()).unwrap_or_default(),
@@ -57,7 +67,12 @@ pub fn write_flatgeobuf(set: &GridSet, ids: &[GridId], out: impl Write) -> Resul
         fgb.add_feature_geom(shape, |feat| {
             for (i, (name, value)) in COLUMNS.iter().zip(&values).enumerate() {
                 // Writing into the in-memory feature buffer cannot fail for string columns.
-                let _ = geozero::PropertyProcessor::property(feat, i, name, &ColumnValue::String(value));
+                let _ = geozero::PropertyProcessor::property(
+                    feat,
+                    i,
+                    name,
+                    &ColumnValue::String(value),
+                );
             }
         })
         .map_err(|e| fgb_err(&e))?;
@@ -66,7 +81,11 @@ pub fn write_flatgeobuf(set: &GridSet, ids: &[GridId], out: impl Write) -> Resul
 }
 
 /// Writes the given grids as an RFC 7946 GeoJSON FeatureCollection, deterministically.
-pub fn write_geojson(set: &GridSet, ids: &[GridId], mut out: impl Write) -> Result<(), ExportError> {
+pub fn write_geojson(
+    set: &GridSet,
+    ids: &[GridId],
+    mut out: impl Write,
+) -> Result<(), ExportError> {
     writeln!(out, "{{\"type\":\"FeatureCollection\",\"features\":[")?;
     for (n, &id) in ids.iter().enumerate() {
         let values = row(set, id);
@@ -84,7 +103,10 @@ pub fn write_geojson(set: &GridSet, ids: &[GridId], mut out: impl Write) -> Resu
         )?;
         for (pi, poly) in set.grid(id).geometry.iter().enumerate() {
             write!(out, "{}[", if pi == 0 { "" } else { "," })?;
-            for (ri, ring) in std::iter::once(poly.exterior()).chain(poly.interiors()).enumerate() {
+            for (ri, ring) in std::iter::once(poly.exterior())
+                .chain(poly.interiors())
+                .enumerate()
+            {
                 write!(out, "{}[", if ri == 0 { "" } else { "," })?;
                 for (ci, c) in ring.0.iter().enumerate() {
                     write!(out, "{}[{},{}]", if ci == 0 { "" } else { "," }, c.x, c.y)?;
@@ -114,7 +136,11 @@ pub fn level_file_stem(level: crate::grid::code::Level) -> &'static str {
 
 /// Writes a whole set, one FlatGeobuf file per level (and GeoJSON too when asked), into `dir`.
 /// Returns the files written.
-pub fn write_levels(set: &GridSet, dir: &std::path::Path, geojson: bool) -> Result<Vec<std::path::PathBuf>, ExportError> {
+pub fn write_levels(
+    set: &GridSet,
+    dir: &std::path::Path,
+    geojson: bool,
+) -> Result<Vec<std::path::PathBuf>, ExportError> {
     use crate::grid::code::Level;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
@@ -125,7 +151,11 @@ pub fn write_levels(set: &GridSet, dir: &std::path::Path, geojson: bool) -> Resu
         }
         let stem = level_file_stem(level);
         let path = dir.join(format!("{stem}.fgb"));
-        write_flatgeobuf(set, &ids, std::io::BufWriter::new(std::fs::File::create(&path)?))?;
+        write_flatgeobuf(
+            set,
+            &ids,
+            std::io::BufWriter::new(std::fs::File::create(&path)?),
+        )?;
         written.push(path);
         if geojson {
             let path = dir.join(format!("{stem}.geojson"));

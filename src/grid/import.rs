@@ -68,7 +68,9 @@ pub enum ImportError {
         reason: String,
     },
     /// The file declares a coordinate system gridscope does not convert.
-    #[error("the file declares coordinate system {0:?}; gridscope reads WGS84/CGCS2000 longitude-latitude (GCJ-02 and BD-09 with --crs)")]
+    #[error(
+        "the file declares coordinate system {0:?}; gridscope reads WGS84/CGCS2000 longitude-latitude (GCJ-02 and BD-09 with --crs)"
+    )]
     UnsupportedCrs(String),
     /// The file name does not say which format it is.
     #[error("unknown file type for {0} (expected .geojson, .json, .fgb or .shp)")]
@@ -108,7 +110,10 @@ pub struct RawFeature {
 impl RawFeature {
     /// A property's text, if present and non-empty.
     pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.get(name).map(String::as_str).filter(|s| !s.is_empty())
+        self.properties
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The first of several property names that is present.
@@ -123,14 +128,17 @@ pub fn read_path(path: &Path) -> Result<Vec<RawFeature>, ImportError> {
         path: path.display().to_string(),
         source,
     };
-    let format = Format::from_path(path).ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))?;
+    let format = Format::from_path(path)
+        .ok_or_else(|| ImportError::UnknownFormat(path.display().to_string()))?;
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() == 0 {
         return Err(ImportError::Empty);
     }
     match format {
         Format::GeoJson => read_geojson(&std::fs::read(path).map_err(io)?),
-        Format::FlatGeobuf => read_flatgeobuf(BufReader::new(std::fs::File::open(path).map_err(io)?)),
+        Format::FlatGeobuf => {
+            read_flatgeobuf(BufReader::new(std::fs::File::open(path).map_err(io)?))
+        }
         Format::Shapefile => read_shapefile(path),
     }
 }
@@ -146,7 +154,9 @@ pub fn read_geojson(bytes: &[u8]) -> Result<Vec<RawFeature>, ImportError> {
     };
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
     if let Some(name) = doc.pointer("/crs/properties/name").and_then(Value::as_str) {
-        let ok = ["4326", "CRS84", "4490", "crs84"].iter().any(|k| name.ends_with(k));
+        let ok = ["4326", "CRS84", "4490", "crs84"]
+            .iter()
+            .any(|k| name.ends_with(k));
         if !ok {
             return Err(ImportError::UnsupportedCrs(name.to_string()));
         }
@@ -210,7 +220,9 @@ fn geojson_geometry(g: &Value) -> RawGeometry {
     };
     let polys = match g.get("type").and_then(Value::as_str) {
         Some("Polygon") => coords.and_then(|c| parse_polygon(c).map(|p| vec![p])),
-        Some("MultiPolygon") => coords.and_then(|c| c.as_array()?.iter().map(parse_polygon).collect()),
+        Some("MultiPolygon") => {
+            coords.and_then(|c| c.as_array()?.iter().map(parse_polygon).collect())
+        }
         Some(other) => return RawGeometry::Unsupported(other.to_string()),
         None => return RawGeometry::Malformed("geometry without a type".into()),
     };
@@ -232,7 +244,12 @@ fn from_geo(shape: geo::Geometry<f64>) -> RawGeometry {
         geo::Geometry::Polygon(p) => RawGeometry::Polygons(vec![poly(&p)]),
         geo::Geometry::MultiPolygon(mp) if mp.0.is_empty() => RawGeometry::Empty,
         geo::Geometry::MultiPolygon(mp) => RawGeometry::Polygons(mp.iter().map(poly).collect()),
-        other => RawGeometry::Unsupported(format!("{other:?}").chars().take_while(|c| c.is_alphabetic()).collect()),
+        other => RawGeometry::Unsupported(
+            format!("{other:?}")
+                .chars()
+                .take_while(|c| c.is_alphabetic())
+                .collect(),
+        ),
     }
 }
 
@@ -282,7 +299,9 @@ pub fn read_shapefile(path: &Path) -> Result<Vec<RawFeature>, ImportError> {
             .map(|(k, v)| {
                 let text = match v {
                     shapefile::dbase::FieldValue::Character(s) => s.unwrap_or_default(),
-                    shapefile::dbase::FieldValue::Numeric(Some(n)) if n.fract() == 0.0 => format!("{n:.0}"),
+                    shapefile::dbase::FieldValue::Numeric(Some(n)) if n.fract() == 0.0 => {
+                        format!("{n:.0}")
+                    }
                     shapefile::dbase::FieldValue::Memo(s) => s,
                     other => other.to_string(),
                 };
@@ -343,7 +362,9 @@ pub enum FeatureProblem {
     #[error("polygon {0} has fewer than 3 distinct points in its exterior ring")]
     TooFewPoints(usize),
     /// A self-intersection that cannot be undone without changing the area noticeably.
-    #[error("self-intersecting polygon {polygon}; repairing it would change the area by {change_pct:.2}%")]
+    #[error(
+        "self-intersecting polygon {polygon}; repairing it would change the area by {change_pct:.2}%"
+    )]
     SelfIntersection {
         /// Polygon index.
         polygon: usize,
@@ -453,7 +474,11 @@ pub struct FileFailure {
 
 /// Imports several files into one outcome; `progress` is called after each file with the
 /// number of features it held. Duplicate codes across files are refused like any other.
-pub fn import_files(paths: &[std::path::PathBuf], opts: &ImportOptions, progress: &dyn Fn(&Path, usize)) -> ImportOutcome {
+pub fn import_files(
+    paths: &[std::path::PathBuf],
+    opts: &ImportOptions,
+    progress: &dyn Fn(&Path, usize),
+) -> ImportOutcome {
     let mut out = ImportOutcome::default();
     let mut seen = HashMap::new();
     for path in paths {
@@ -518,25 +543,34 @@ pub fn to_grids(
                 continue;
             }
             None => {
-                refuse(out, FeatureProblem::BadCode("the feature has no code property".into()));
+                refuse(
+                    out,
+                    FeatureProblem::BadCode("the feature has no code property".into()),
+                );
                 continue;
             }
         };
         if let Some(expected) = opts.level
             && code.level() != expected
         {
-            refuse(out, FeatureProblem::WrongLevel {
-                code: code.to_string(),
-                found: code.level(),
-                expected,
-            });
+            refuse(
+                out,
+                FeatureProblem::WrongLevel {
+                    code: code.to_string(),
+                    found: code.level(),
+                    expected,
+                },
+            );
             continue;
         }
         if let Some(&first) = seen.get(&code) {
-            refuse(out, FeatureProblem::DuplicateCode {
-                code: code.to_string(),
-                first,
-            });
+            refuse(
+                out,
+                FeatureProblem::DuplicateCode {
+                    code: code.to_string(),
+                    first,
+                },
+            );
             continue;
         }
         let mut repairs = Vec::new();
@@ -562,9 +596,10 @@ pub fn to_grids(
             .and_then(|p| GridCode::parse(p).ok());
         out.grids.push(Grid {
             name: f.property(name_field).unwrap_or(code.as_str()).to_string(),
-            kind: f.property("kind").map(ExclusiveKind::from_name).or(
-                (code.level() == Level::Exclusive).then_some(ExclusiveKind::Other),
-            ),
+            kind: f
+                .property("kind")
+                .map(ExclusiveKind::from_name)
+                .or((code.level() == Level::Exclusive).then_some(ExclusiveKind::Other)),
             code,
             parent,
             geometry: shape,
@@ -580,11 +615,18 @@ pub fn to_grids(
 }
 
 /// Converts one feature's geometry to a WGS84 MultiPolygon, refusing what cannot be used.
-pub fn to_wgs84_multipolygon(f: &RawFeature, crs: Crs) -> Result<MultiPolygon<f64>, FeatureProblem> {
+pub fn to_wgs84_multipolygon(
+    f: &RawFeature,
+    crs: Crs,
+) -> Result<MultiPolygon<f64>, FeatureProblem> {
     clean_geometry(&f.geometry, crs, &mut Vec::new())
 }
 
-fn clean_geometry(g: &RawGeometry, crs: Crs, repairs: &mut Vec<String>) -> Result<MultiPolygon<f64>, FeatureProblem> {
+fn clean_geometry(
+    g: &RawGeometry,
+    crs: Crs,
+    repairs: &mut Vec<String>,
+) -> Result<MultiPolygon<f64>, FeatureProblem> {
     let polys = match g {
         RawGeometry::Polygons(p) => p,
         RawGeometry::Empty => return Err(FeatureProblem::EmptyGeometry),
@@ -624,7 +666,10 @@ fn clean_geometry(g: &RawGeometry, crs: Crs, repairs: &mut Vec<String>) -> Resul
             let before = pts.len();
             pts.dedup();
             if pts.len() < before {
-                repairs.push(format!("removed {} repeated points from ring {ri} of polygon {pi}", before - pts.len()));
+                repairs.push(format!(
+                    "removed {} repeated points from ring {ri} of polygon {pi}",
+                    before - pts.len()
+                ));
             }
             if pts.len() < 4 {
                 if ri == 0 {
@@ -642,7 +687,9 @@ fn clean_geometry(g: &RawGeometry, crs: Crs, repairs: &mut Vec<String>) -> Resul
         let poly = Polygon::new(exterior, cleaned);
         let oriented = poly.orient(Direction::Default);
         if oriented != poly {
-            repairs.push(format!("reoriented rings of polygon {pi} (exterior counter-clockwise)"));
+            repairs.push(format!(
+                "reoriented rings of polygon {pi} (exterior counter-clockwise)"
+            ));
         }
         out.push(oriented);
     }
@@ -658,9 +705,15 @@ fn clean_geometry(g: &RawGeometry, crs: Crs, repairs: &mut Vec<String>) -> Resul
     match shape.make_valid() {
         Ok(fixed) if !fixed.0.is_empty() && fixed.is_valid() => {
             let after = fixed.unsigned_area();
-            let change = if before > 0.0 { (after - before).abs() / before * 100.0 } else { 100.0 };
+            let change = if before > 0.0 {
+                (after - before).abs() / before * 100.0
+            } else {
+                100.0
+            };
             if change <= 0.1 {
-                repairs.push(format!("repaired invalid geometry (area change {change:.4}%)"));
+                repairs.push(format!(
+                    "repaired invalid geometry (area change {change:.4}%)"
+                ));
                 Ok(fixed.orient(Direction::Default))
             } else {
                 Err(FeatureProblem::SelfIntersection {

@@ -207,10 +207,13 @@ impl GridSet {
                     None => &[Level::Two, Level::One, Level::District][..],
                 };
                 levels.iter().find_map(|l| {
-                    by_level.get(l)?.locate_in_envelope_intersecting(&AABB::from_point([point.x(), point.y()])).find_map(|c| {
-                        let cand = &self.grids[c.id as usize];
-                        cand.geometry.contains(&point).then_some(c.id)
-                    })
+                    by_level
+                        .get(l)?
+                        .locate_in_envelope_intersecting(&AABB::from_point([point.x(), point.y()]))
+                        .find_map(|c| {
+                            let cand = &self.grids[c.id as usize];
+                            cand.geometry.contains(&point).then_some(c.id)
+                        })
                 })
             });
             match parent {

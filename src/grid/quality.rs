@@ -109,7 +109,11 @@ impl QualityReport {
                 let errors = set.grid(id).geometry.validation_errors();
                 (!errors.is_empty()).then(|| Invalid {
                     code: code(id),
-                    reason: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                    reason: errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 })
             })
             .collect();
@@ -117,7 +121,11 @@ impl QualityReport {
         let parents: Vec<GridId> = ids
             .iter()
             .copied()
-            .filter(|&id| set.children(id).iter().any(|&c| set.grid(c).level() != Level::Exclusive))
+            .filter(|&id| {
+                set.children(id)
+                    .iter()
+                    .any(|&c| set.grid(c).level() != Level::Exclusive)
+            })
             .collect();
         // Parents whose children provably tile them exactly need no boolean operations.
         let tiled: std::collections::HashSet<GridId> = parents
@@ -137,7 +145,11 @@ impl QualityReport {
                 finding(code(id), Some(code(parent)), &piece)
             })
             .collect();
-        let untiled: Vec<GridId> = parents.iter().copied().filter(|p| !tiled.contains(p)).collect();
+        let untiled: Vec<GridId> = parents
+            .iter()
+            .copied()
+            .filter(|p| !tiled.contains(p))
+            .collect();
         let overlaps = untiled
             .par_iter()
             .flat_map_iter(|&p| sibling_overlaps(set, p))
@@ -237,7 +249,10 @@ fn union_all<'a>(shapes: impl Iterator<Item = &'a MultiPolygon<f64>>) -> MultiPo
 
 fn sibling_overlaps(set: &GridSet, parent: GridId) -> Vec<Finding> {
     let children = partition_children(set, parent);
-    let boxes: Vec<_> = children.iter().map(|&c| set.grid(c).geometry.bounding_rect()).collect();
+    let boxes: Vec<_> = children
+        .iter()
+        .map(|&c| set.grid(c).geometry.bounding_rect())
+        .collect();
     let mut out = Vec::new();
     for i in 0..children.len() {
         for j in i + 1..children.len() {
@@ -278,8 +293,18 @@ impl fmt::Display for QualityReport {
             self.outside_parent.len(),
             total(&self.outside_parent)
         )?;
-        writeln!(f, "sibling overlaps:          {} ({:.1} m²)", self.overlaps.len(), total(&self.overlaps))?;
-        writeln!(f, "gaps inside parents:       {} ({:.1} m²)", self.gaps.len(), total(&self.gaps))?;
+        writeln!(
+            f,
+            "sibling overlaps:          {} ({:.1} m²)",
+            self.overlaps.len(),
+            total(&self.overlaps)
+        )?;
+        writeln!(
+            f,
+            "gaps inside parents:       {} ({:.1} m²)",
+            self.gaps.len(),
+            total(&self.gaps)
+        )?;
         for r in self.refused.iter().take(10) {
             writeln!(f, "  refused {}#{}: {}", r.file, r.feature, r.message)?;
         }
@@ -300,6 +325,14 @@ impl fmt::Display for QualityReport {
                 )?;
             }
         }
-        writeln!(f, "verdict: {}", if self.is_clean() { "clean partition" } else { "problems found" })
+        writeln!(
+            f,
+            "verdict: {}",
+            if self.is_clean() {
+                "clean partition"
+            } else {
+                "problems found"
+            }
+        )
     }
 }

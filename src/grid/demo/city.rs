@@ -2,7 +2,8 @@
 //! and where the functional zones lie.
 
 /// Real district outlines, GCJ-02 (see `data/zhengzhou/README.md` for provenance).
-pub(super) const DISTRICTS_GEOJSON: &str = include_str!("../../../data/zhengzhou/districts-gcj02.geojson");
+pub(super) const DISTRICTS_GEOJSON: &str =
+    include_str!("../../../data/zhengzhou/districts-gcj02.geojson");
 /// Real street and town names and 9-digit codes.
 pub(super) const STREETS_CSV: &str = include_str!("../../../data/zhengzhou/streets.csv");
 /// Real community and village names and 12-digit codes.

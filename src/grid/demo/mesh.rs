@@ -70,7 +70,11 @@ pub(super) fn build(
     for mp in districts {
         for poly in mp {
             for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-                let ids: Vec<u32> = ring.0.iter().map(|c| vertex([c.x, c.y], &mut pts)).collect();
+                let ids: Vec<u32> = ring
+                    .0
+                    .iter()
+                    .map(|c| vertex([c.x, c.y], &mut pts))
+                    .collect();
                 for w in ids.windows(2) {
                     if w[0] != w[1] {
                         edges.push([w[0] as usize, w[1] as usize]);
@@ -126,12 +130,9 @@ pub(super) fn build(
     }
 
     let vertices: Vec<Point2<f64>> = pts.iter().map(|p| Point2::new(p[0], p[1])).collect();
-    let cdt = ConstrainedDelaunayTriangulation::<Point2<f64>>::try_bulk_load_cdt(
-        vertices,
-        edges,
-        |_| {},
-    )
-    .unwrap_or_default();
+    let cdt =
+        ConstrainedDelaunayTriangulation::<Point2<f64>>::try_bulk_load_cdt(vertices, edges, |_| {})
+            .unwrap_or_default();
     triangles_of(&cdt, pts, districts)
 }
 
@@ -173,9 +174,8 @@ fn triangles_of(
         stack.push(start as u32);
         while let Some(t) = stack.pop() {
             component.push(t);
-            for k in 0..3 {
-                let nb = mesh.nbrs[t as usize][k];
-                if nb != NONE && !fixed[t as usize][k] && !seen[nb as usize] {
+            for (&nb, &is_fixed) in mesh.nbrs[t as usize].iter().zip(&fixed[t as usize]) {
+                if nb != NONE && !is_fixed && !seen[nb as usize] {
                     seen[nb as usize] = true;
                     stack.push(nb);
                 }
@@ -183,7 +183,10 @@ fn triangles_of(
         }
         let c = mesh.centroid(component[0]);
         let p = Point::new(c[0], c[1]);
-        let d = districts.iter().position(|d| d.contains(&p)).map_or(NONE, |d| d as u32);
+        let d = districts
+            .iter()
+            .position(|d| d.contains(&p))
+            .map_or(NONE, |d| d as u32);
         for t in component {
             mesh.district[t as usize] = d;
         }

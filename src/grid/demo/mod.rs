@@ -127,11 +127,17 @@ fn cell(row: &[String], i: usize, file: &'static str, line: usize) -> Result<Str
 /// Reads the real streets and their communities, keyed by district adcode.
 fn streets_by_district() -> Result<BTreeMap<String, Vec<Street>>, DemoError> {
     let mut communities: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
-    for (i, row) in table("communities.csv", city::COMMUNITIES_CSV)?.iter().enumerate() {
+    for (i, row) in table("communities.csv", city::COMMUNITIES_CSV)?
+        .iter()
+        .enumerate()
+    {
         let code = GridCode::parse(&cell(row, 0, "communities.csv", i + 2)?)?;
         let name = cell(row, 1, "communities.csv", i + 2)?;
         let street = cell(row, 2, "communities.csv", i + 2)?;
-        communities.entry(street).or_default().push(Unit { code, name });
+        communities
+            .entry(street)
+            .or_default()
+            .push(Unit { code, name });
     }
     let mut out: BTreeMap<String, Vec<Street>> = BTreeMap::new();
     for (i, row) in table("streets.csv", city::STREETS_CSV)?.iter().enumerate() {
@@ -155,7 +161,11 @@ fn apportion(total: usize, weights: &[f64], caps: &[usize]) -> Vec<usize> {
     let mut parts: Vec<usize> = Vec::with_capacity(weights.len());
     let mut rema: Vec<(f64, usize)> = Vec::with_capacity(weights.len());
     for (i, w) in weights.iter().enumerate() {
-        let exact = if sum > 0.0 { total as f64 * w / sum } else { 0.0 };
+        let exact = if sum > 0.0 {
+            total as f64 * w / sum
+        } else {
+            0.0
+        };
         parts.push((exact.floor() as usize).clamp(1, caps[i].max(1)));
         rema.push((exact - exact.floor(), i));
     }
@@ -174,7 +184,9 @@ fn apportion(total: usize, weights: &[f64], caps: &[usize]) -> Vec<usize> {
 }
 
 fn rng_for(seed: u64, level: u64, index: usize) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed ^ (level << 56) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    ChaCha8Rng::seed_from_u64(
+        seed ^ (level << 56) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
 }
 
 /// One parent's triangles split among its children.
@@ -235,7 +247,15 @@ fn polygons(mesh: &Mesh, level: &Level) -> Vec<MultiPolygon<f64>> {
 }
 
 fn short_name(name: &str) -> &str {
-    for suffix in ["社区居民委员会", "社区居委会", "居民委员会", "居委会", "村民委员会", "村委会", "管理委员会"] {
+    for suffix in [
+        "社区居民委员会",
+        "社区居委会",
+        "居民委员会",
+        "居委会",
+        "村民委员会",
+        "村委会",
+        "管理委员会",
+    ] {
         if let Some(s) = name.strip_suffix(suffix) {
             return s;
         }
@@ -304,13 +324,26 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
         .par_iter()
         .enumerate()
         .map(|(i, list)| {
-            let targets: Vec<f64> = list.iter().map(|(s, _)| s.communities.len().max(1) as f64).collect();
+            let targets: Vec<f64> = list
+                .iter()
+                .map(|(s, _)| s.communities.len().max(1) as f64)
+                .collect();
             let anchors: Vec<Option<[f64; 2]>> = list.iter().map(|(_, a)| *a).collect();
-            split_region(&mesh, &weight, &district_tris[i], &targets, &anchors, &mut rng_for(cfg.seed, 1, i))
+            split_region(
+                &mesh,
+                &weight,
+                &district_tris[i],
+                &targets,
+                &anchors,
+                &mut rng_for(cfg.seed, 1, i),
+            )
         })
         .collect();
     let mut street_units: Vec<(Unit, Vec<Unit>)> = Vec::new();
-    let mut level1 = Level { regions: Vec::new(), parent: Vec::new() };
+    let mut level1 = Level {
+        regions: Vec::new(),
+        parent: Vec::new(),
+    };
     for (d, (children, list)) in street_split.into_iter().zip(hosted).enumerate() {
         for (region, (street, _)) in children.regions.into_iter().zip(list) {
             level1.regions.push(region);
@@ -326,10 +359,20 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
         .enumerate()
         .map(|(i, tris)| {
             let k = street_units[i].1.len().max(1);
-            split_region(&mesh, &weight, tris, &vec![1.0; k], &vec![None; k], &mut rng_for(cfg.seed, 2, i))
+            split_region(
+                &mesh,
+                &weight,
+                tris,
+                &vec![1.0; k],
+                &vec![None; k],
+                &mut rng_for(cfg.seed, 2, i),
+            )
         })
         .collect();
-    let mut level2 = Level { regions: Vec::new(), parent: Vec::new() };
+    let mut level2 = Level {
+        regions: Vec::new(),
+        parent: Vec::new(),
+    };
     let mut community_units: Vec<Unit> = Vec::new();
     for (s, children) in community_split.into_iter().enumerate() {
         let units = std::mem::take(&mut street_units[s].1);
@@ -338,7 +381,9 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
             let code = street_units[s].0.code.child(1)?;
             let name = format!("{}直管社区", street_units[s].0.name);
             community_units.push(Unit { code, name });
-            level2.regions.push(children.regions.into_iter().flatten().collect());
+            level2
+                .regions
+                .push(children.regions.into_iter().flatten().collect());
             level2.parent.push(s);
             continue;
         }
@@ -403,7 +448,11 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
         seq[p] += 1;
         l3_index[i] = l3_codes.len();
         l3_codes.push(community_units[p].code.child(seq[p])?);
-        l3_names.push(format!("{}第{}网格", short_name(&community_units[p].name), seq[p]));
+        l3_names.push(format!(
+            "{}第{}网格",
+            short_name(&community_units[p].name),
+            seq[p]
+        ));
     }
     let l3_shapes = polygons(&mesh, &level3);
     for (i, shape) in l3_shapes.into_iter().enumerate() {
@@ -440,7 +489,12 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
         let street = &street_units[e.street].0;
         grids.push(Grid {
             code: street.code.exclusive(eseq[e.street])?,
-            name: format!("{}{}{}", short_name(&street.name), kind_label(e.kind), eseq[e.street]),
+            name: format!(
+                "{}{}{}",
+                short_name(&street.name),
+                kind_label(e.kind),
+                eseq[e.street]
+            ),
             parent: None,
             kind: Some(e.kind),
             geometry: shape,
@@ -491,7 +545,8 @@ fn west_to_east_north_to_south(mesh: &Mesh, level: &Level) -> Vec<usize> {
         .collect();
     let mut order: Vec<usize> = (0..level.regions.len()).collect();
     order.sort_by(|&a, &b| {
-        key[a].0
+        key[a]
+            .0
             .cmp(&key[b].0)
             .then(key[a].1.cmp(&key[b].1))
             .then(key[a].2.total_cmp(&key[b].2))
@@ -499,8 +554,19 @@ fn west_to_east_north_to_south(mesh: &Mesh, level: &Level) -> Vec<usize> {
     order
 }
 
-fn split_level(cfg: &DemoConfig, mesh: &Mesh, weight: &[f64], parents: &Level, total: usize, level: u64) -> Level {
-    let w: Vec<f64> = parents.regions.iter().map(|r| region_weight(weight, r)).collect();
+fn split_level(
+    cfg: &DemoConfig,
+    mesh: &Mesh,
+    weight: &[f64],
+    parents: &Level,
+    total: usize,
+    level: u64,
+) -> Level {
+    let w: Vec<f64> = parents
+        .regions
+        .iter()
+        .map(|r| region_weight(weight, r))
+        .collect();
     let caps: Vec<usize> = parents.regions.iter().map(|r| r.len().min(999)).collect();
     let counts = apportion(total, &w, &caps);
     let split: Vec<Children> = parents
@@ -509,10 +575,20 @@ fn split_level(cfg: &DemoConfig, mesh: &Mesh, weight: &[f64], parents: &Level, t
         .enumerate()
         .map(|(i, tris)| {
             let k = counts[i];
-            split_region(mesh, weight, tris, &vec![1.0; k], &vec![None; k], &mut rng_for(cfg.seed, level, i))
+            split_region(
+                mesh,
+                weight,
+                tris,
+                &vec![1.0; k],
+                &vec![None; k],
+                &mut rng_for(cfg.seed, level, i),
+            )
         })
         .collect();
-    let mut out = Level { regions: Vec::new(), parent: Vec::new() };
+    let mut out = Level {
+        regions: Vec::new(),
+        parent: Vec::new(),
+    };
     for (p, children) in split.into_iter().enumerate() {
         for r in children.regions.into_iter().filter(|r| !r.is_empty()) {
             out.regions.push(r);
@@ -558,8 +634,17 @@ fn tri_area_m2(mesh: &Mesh, t: u32) -> f64 {
     mesh.area_deg2(t) * 111_320.0 * 111_320.0 * c[1].to_radians().cos()
 }
 
-fn place_exclusive(cfg: &DemoConfig, mesh: &Mesh, weight: &[f64], streets: &Level) -> Vec<Exclusive> {
-    let w: Vec<f64> = streets.regions.iter().map(|r| region_weight(weight, r)).collect();
+fn place_exclusive(
+    cfg: &DemoConfig,
+    mesh: &Mesh,
+    weight: &[f64],
+    streets: &Level,
+) -> Vec<Exclusive> {
+    let w: Vec<f64> = streets
+        .regions
+        .iter()
+        .map(|r| region_weight(weight, r))
+        .collect();
     let caps: Vec<usize> = streets.regions.iter().map(|r| r.len().min(9999)).collect();
     let counts = apportion(cfg.exclusive, &w, &caps);
     streets
@@ -580,7 +665,10 @@ fn place_exclusive(cfg: &DemoConfig, mesh: &Mesh, weight: &[f64], streets: &Leve
                             x -= p;
                             x <= 0.0
                         })
-                        .map_or((ExclusiveKind::Other, 5_000.0, 30_000.0), |&(k, _, lo, hi)| (k, lo, hi));
+                        .map_or(
+                            (ExclusiveKind::Other, 5_000.0, 30_000.0),
+                            |&(k, _, lo, hi)| (k, lo, hi),
+                        );
                     let target = rng.random_range(lo..hi).min(street_area * 0.2);
                     // Seed where people are: weighted by households.
                     let mut y = rng.random_range(0.0..total_w.max(f64::MIN_POSITIVE));
@@ -618,7 +706,12 @@ fn grow_blob(mesh: &Mesh, within: &[u32], start: u32, area_m2: f64) -> Vec<u32> 
                 frontier.push((key(nb), nb));
             }
         }
-        let Some(i) = (0..frontier.len()).min_by(|&a, &b| frontier[a].0.total_cmp(&frontier[b].0).then(frontier[a].1.cmp(&frontier[b].1))) else {
+        let Some(i) = (0..frontier.len()).min_by(|&a, &b| {
+            frontier[a]
+                .0
+                .total_cmp(&frontier[b].0)
+                .then(frontier[a].1.cmp(&frontier[b].1))
+        }) else {
             break;
         };
         let (_, t) = frontier.swap_remove(i);
@@ -633,7 +726,12 @@ fn grow_blob(mesh: &Mesh, within: &[u32], start: u32, area_m2: f64) -> Vec<u32> 
 /// Points where reports happen: each level-3 grid (about the same number of households each)
 /// equally likely, a uniform point inside it; plus `outside_share` of points anywhere in the
 /// city's bounding box, some of which fall outside the city. Deterministic for a seed.
-pub fn report_points(set: &super::model::GridSet, n: usize, outside_share: f64, seed: u64) -> Vec<crate::coords::Wgs84Point> {
+pub fn report_points(
+    set: &super::model::GridSet,
+    n: usize,
+    outside_share: f64,
+    seed: u64,
+) -> Vec<crate::coords::Wgs84Point> {
     use super::code::Level;
     use geo::{BoundingRect, Contains};
     let grids: Vec<u32> = set.ids_at(Level::Three).collect();
@@ -705,7 +803,9 @@ pub fn uniform_points(
         tries += 1;
         let x = rng.random_range(b.min().x..=b.max().x);
         let y = rng.random_range(b.min().y..=b.max().y);
-        let Ok(p) = crate::coords::Wgs84Point::new(x, y) else { continue };
+        let Ok(p) = crate::coords::Wgs84Point::new(x, y) else {
+            continue;
+        };
         if is_inside(p) {
             if inside.len() < want_in {
                 inside.push(p);

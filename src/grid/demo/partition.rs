@@ -136,7 +136,12 @@ fn dedup_seeds(seeds: &mut [u32], n: usize, rng: &mut ChaCha8Rng) {
     }
 }
 
-fn initial_seeds(centres: &[[f64; 2]], split: &Split<'_>, k: usize, rng: &mut ChaCha8Rng) -> Vec<u32> {
+fn initial_seeds(
+    centres: &[[f64; 2]],
+    split: &Split<'_>,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u32> {
     let n = centres.len();
     let mut seeds: Vec<u32> = Vec::with_capacity(k);
     let mut nearest = vec![f64::INFINITY; n];
@@ -170,13 +175,13 @@ fn initial_seeds(centres: &[[f64; 2]], split: &Split<'_>, k: usize, rng: &mut Ch
 }
 
 fn weighted_pick(weight: &[f64], factor: impl Fn(usize) -> f64, rng: &mut ChaCha8Rng) -> u32 {
-    let total: f64 = (0..weight.len()).map(|i| weight[i] * factor(i)).sum();
+    let total: f64 = weight.iter().enumerate().map(|(i, w)| w * factor(i)).sum();
     if total <= 0.0 || !total.is_finite() {
         return rng.random_range(0..weight.len() as u32);
     }
     let mut x = rng.random_range(0.0..total);
-    for i in 0..weight.len() {
-        x -= weight[i] * factor(i);
+    for (i, w) in weight.iter().enumerate() {
+        x -= w * factor(i);
         if x <= 0.0 {
             return i as u32;
         }

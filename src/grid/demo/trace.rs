@@ -4,13 +4,18 @@
 //! vertex, so a region that touches itself at a vertex yields rings that touch there instead of
 //! crossing: exteriors come out counter-clockwise and holes clockwise, as RFC 7946 asks.
 
-use geo::{Coord, CoordinatePosition, LineString, MultiPolygon, Polygon};
 use geo::coordinate_position::CoordPos;
+use geo::{Coord, CoordinatePosition, LineString, MultiPolygon, Polygon};
 
 use super::mesh::{Mesh, NONE};
 
 /// The polygons covered by `tris`, all of which carry `label` in `labels`.
-pub(super) fn region_polygons(mesh: &Mesh, tris: &[u32], labels: &[u32], label: u32) -> MultiPolygon<f64> {
+pub(super) fn region_polygons(
+    mesh: &Mesh,
+    tris: &[u32],
+    labels: &[u32],
+    label: u32,
+) -> MultiPolygon<f64> {
     let inside = |t: u32| t != NONE && labels[t as usize] == label;
     let is_boundary = |t: u32, e: usize| !inside(mesh.nbrs[t as usize][e]);
     let mut used: std::collections::HashSet<(u32, u8)> = std::collections::HashSet::new();
@@ -110,9 +115,10 @@ fn assemble(rings: Vec<LineString<f64>>) -> MultiPolygon<f64> {
         let owner = if polys.len() == 1 {
             Some(0)
         } else {
-            polys
-                .iter()
-                .position(|p| Polygon::new(p.exterior().clone(), vec![]).coordinate_position(&probe) == CoordPos::Inside)
+            polys.iter().position(|p| {
+                Polygon::new(p.exterior().clone(), vec![]).coordinate_position(&probe)
+                    == CoordPos::Inside
+            })
         };
         if let Some(i) = owner {
             polys[i].interiors_push(hole);
