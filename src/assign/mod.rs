@@ -203,21 +203,29 @@ impl Assigner {
 
     /// Assigns one WGS84 point.
     pub fn assign(&self, p: Wgs84Point) -> Assignment {
-        let (cell, maybe_exclusive) = self.raster.get(p.lon(), p.lat());
-        let mut a = match cell {
-            Cell::Inside(leaf) => {
-                let (grid, micro) = if self.set.grid(leaf).level() == Level::Micro {
-                    (self.set.parent(leaf), Some(leaf))
+        match self.raster.get(p.lon(), p.lat()) {
+            Cell::Known {
+                level3,
+                micro,
+                mut exclusive,
+            } => {
+                let responsible = if exclusive.is_empty() {
+                    Some(level3)
                 } else {
-                    (Some(leaf), None)
+                    self.rank_exclusive(&mut exclusive);
+                    if self.cfg.precedence.exclusive_first {
+                        exclusive.first().copied()
+                    } else {
+                        Some(level3)
+                    }
                 };
                 Assignment {
                     method: Method::Interior,
-                    grid,
+                    grid: Some(level3),
                     micro,
                     distance_m: 0.0,
-                    exclusive: SmallVec::new(),
-                    responsible: grid,
+                    exclusive,
+                    responsible,
                 }
             }
             Cell::Nowhere => Assignment {
@@ -228,12 +236,8 @@ impl Assigner {
                 exclusive: SmallVec::new(),
                 responsible: None,
             },
-            Cell::Exact => self.assign_exact_partition(p),
-        };
-        if maybe_exclusive {
-            self.add_exclusive(p.coord(), &mut a);
+            Cell::Exact => self.assign_exact(p),
         }
-        a
     }
 
     /// Assigns one point by the exact polygon path only, never the raster: the reference the
@@ -258,8 +262,8 @@ impl Assigner {
         a.grid.map(|g| self.set.chain(g)).unwrap_or_default()
     }
 
-    /// Memory held by the raster, and its clean / exact / nowhere cell counts.
-    pub fn raster_stats(&self) -> (usize, [usize; 3]) {
+    /// Memory held by the raster, and its clean / local / exact / nowhere cell counts.
+    pub fn raster_stats(&self) -> (usize, [usize; 4]) {
         (self.raster.bytes(), self.raster.census())
     }
 
@@ -302,17 +306,22 @@ impl Assigner {
         a
     }
 
-    fn add_exclusive(&self, c: Coord<f64>, a: &mut Assignment) {
-        let mut ids = self.exclusive.covering(&self.set, c).ids;
-        if ids.is_empty() {
-            return;
-        }
+    /// Orders exclusive grids by precedence: kind, then smaller area, then code.
+    fn rank_exclusive(&self, ids: &mut [GridId]) {
         ids.sort_by(|&x, &y| {
             self.precedence_rank[x as usize]
                 .cmp(&self.precedence_rank[y as usize])
                 .then(self.exclusive_area[x as usize].total_cmp(&self.exclusive_area[y as usize]))
                 .then(x.cmp(&y))
         });
+    }
+
+    fn add_exclusive(&self, c: Coord<f64>, a: &mut Assignment) {
+        let mut ids = self.exclusive.covering(&self.set, c).ids;
+        if ids.is_empty() {
+            return;
+        }
+        self.rank_exclusive(&mut ids);
         if self.cfg.precedence.exclusive_first || a.grid.is_none() {
             a.responsible = ids.first().copied();
         }
@@ -336,4 +345,16 @@ fn centre_lat(set: &GridSet) -> f64 {
             (lo.min(r.min().y), hi.max(r.max().y))
         });
     (lo + hi) / 2.0
+}
+
+impl Assigner {
+    #[doc(hidden)]
+    pub fn raster_sizes(&self) -> [usize; 4] {
+        self.raster.sizes()
+    }
+
+    #[doc(hidden)]
+    pub fn raster_kind(&self, p: Wgs84Point) -> &'static str {
+        self.raster.kind(p.lon(), p.lat())
+    }
 }

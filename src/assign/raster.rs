@@ -1,48 +1,93 @@
-//! The fast path: a raster over the city whose cells remember the grid that wholly contains
-//! them, so most points are answered with one array read and no polygon test.
+//! The fast path: a raster over the city that answers most points with one or two memory
+//! reads and a handful of orientation tests, never a whole-polygon test.
 //!
-//! A cell is *clean* when no level-3 or micro-grid boundary crosses it and exactly one level-3
-//! grid (and at most one of its micro-grids) covers it; then the whole cell, and every point in
-//! it, belongs to that grid. Cells crossed by a boundary, or in a gap, say *exact*: the
-//! R-tree path decides. Cells far from every grid say *nowhere*. A flag marks cells that an
-//! exclusive grid touches.
+//! Every cell is one of:
+//! - *clean*: inside exactly one leaf grid (a micro-grid, or a level-3 grid where it has no
+//!   micro-grid), crossed by no boundary and covered by no exclusive grid: the answer is stored;
+//! - *local*: crossed by boundaries or covered by exclusive grids. The cell lists its candidate
+//!   grids (level-3, micro, exclusive), whether the cell centre lies in each, and the few edges of
+//!   each that cross the cell. A point is inside a candidate when the segment from the centre to
+//!   the point crosses an odd number of those edges, flipped if the centre is outside: exact
+//!   orientation predicates, no edges beyond the cell;
+//! - *exact*: rare awkward cells (a centre on an edge, overlapping data, gaps near grids):
+//!   the R-tree path decides;
+//! - *nowhere*: far from every grid: the city queue.
 
 use geo::MultiPolygon;
+use rayon::prelude::*;
+use robust::{Coord as RCoord, orient2d};
 
 use crate::grid::code::Level;
 use crate::grid::model::{GridId, GridSet};
 
-/// Cell value: far from every grid (beyond the snapping tolerance) and in no area at all.
-pub(super) const NOWHERE: u32 = 0;
-/// Cell value: needs the exact path.
-pub(super) const EXACT: u32 = 1 << 30;
-/// Flag: an exclusive grid touches or covers this cell.
-pub(super) const EXCLUSIVE: u32 = 1 << 31;
+const NOWHERE: u32 = 0;
+const EXACT: u32 = 1;
+const LOCAL: u32 = 1 << 31;
+const CLEAN_OFFSET: u32 = 2;
 const CONFLICT: u32 = u32::MAX;
+const CENTRE_INSIDE: u32 = 1 << 31;
+/// Centres closer than this (degrees) to a crossing are not trusted to the float scanline.
+const CENTRE_EPS: f64 = 1e-9;
 
 /// The raster; see the module documentation.
 pub(super) struct Raster {
     x0: f64,
     y0: f64,
     inv: f64,
+    cell: f64,
     nx: usize,
     ny: usize,
     cells: Vec<u32>,
+    /// Local cell `k` has candidates `cands[starts[k]..starts[k + 1]]`.
+    starts: Vec<u32>,
+    /// Candidate: grid id (with [`CENTRE_INSIDE`]) and the end of its edges in `edges`.
+    cands: Vec<(u32, u32)>,
+    /// Edge `e` runs from `verts[e]` to `verts[e + 1]`.
+    edges: Vec<u32>,
+    verts: Vec<[f64; 2]>,
+    /// Per grid: its role, and for a micro-grid its level-3 parent. Small enough to stay in
+    /// cache, unlike the grids themselves.
+    roles: Vec<Option<Role>>,
+    micro_parent: Vec<u32>,
 }
 
-/// What a cell says about a point in it.
+/// What the raster says about a point.
 pub(super) enum Cell {
-    /// Wholly inside this grid (a micro-grid, or a level-3 grid with no micro-grid here).
-    Inside(GridId),
+    /// The point's level-3 grid (interior), its micro-grid, and the exclusive grids covering it.
+    Known {
+        level3: GridId,
+        micro: Option<GridId>,
+        exclusive: smallvec::SmallVec<[GridId; 2]>,
+    },
     /// Needs the exact path.
     Exact,
     /// Far from everything: the city queue.
     Nowhere,
 }
 
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Role {
+    Level3,
+    Micro,
+    Exclusive,
+}
+
+fn role(set: &GridSet, id: GridId) -> Option<Role> {
+    match set.grid(id).level() {
+        Level::Three => Some(Role::Level3),
+        Level::Micro => Some(Role::Micro),
+        Level::Exclusive => Some(Role::Exclusive),
+        _ => None,
+    }
+}
+
+fn rc(p: [f64; 2]) -> RCoord<f64> {
+    RCoord { x: p[0], y: p[1] }
+}
+
 impl Raster {
     /// Rasterizes a grid set with cells of `cell_deg` degrees; `margin_deg` is the snapping
-    /// tolerance in degrees (cells within it of a level-3 grid are never "nowhere").
+    /// tolerance in degrees (cells within it of a level-3 grid always take the exact path).
     pub fn build(set: &GridSet, cell_deg: f64, margin_deg: f64) -> Self {
         let mut bbox = [
             f64::INFINITY,
@@ -63,7 +108,7 @@ impl Raster {
             }
         }
         if !bbox[0].is_finite() {
-            bbox = [0.0, 0.0, 0.0, 0.0];
+            bbox = [0.0; 4];
         }
         let pad = margin_deg + 2.0 * cell_deg;
         let (x0, y0) = (bbox[0] - pad, bbox[1] - pad);
@@ -74,161 +119,351 @@ impl Raster {
             x0,
             y0,
             inv,
+            cell: cell_deg,
             nx,
             ny,
             cells: vec![NOWHERE; nx * ny],
+            starts: vec![0],
+            cands: Vec::new(),
+            edges: Vec::new(),
+            verts: Vec::new(),
+            roles: (0..set.len() as u32).map(|id| role(set, id)).collect(),
+            micro_parent: (0..set.len() as u32)
+                .map(|id| set.parent(id).unwrap_or(u32::MAX))
+                .collect(),
         };
+        advise_huge_pages(&r.cells);
         let n = nx * ny;
+
+        // 1. Boundaries: which cells each candidate's edges touch.
         let mut touched = vec![false; n];
-        let mut level3 = vec![0u32; n];
-        let mut micro = vec![0u32; n];
         let mut higher = vec![false; n];
-        let mut exclusive = vec![false; n];
+        let mut touches: Vec<(u32, u32, u32)> = Vec::new(); // (cell, grid, edge)
         for (id, g) in set.grids().iter().enumerate() {
             let id = id as u32;
-            match g.level() {
-                Level::Three | Level::Micro => {
-                    r.edges(&g.geometry, |c| touched[c] = true);
-                    let target = if g.level() == Level::Three {
-                        &mut level3
-                    } else {
-                        &mut micro
-                    };
-                    r.fill(&g.geometry, |c| {
-                        target[c] = if target[c] == 0 { id + 1 } else { CONFLICT };
-                    });
+            if role(set, id).is_some() {
+                for poly in &g.geometry {
+                    for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                        let first = r.verts.len() as u32;
+                        r.verts.extend(ring.0.iter().map(|c| [c.x, c.y]));
+                        for (k, seg) in ring.0.windows(2).enumerate() {
+                            r.segment_cells(seg[0], seg[1], |c| {
+                                touched[c] = true;
+                                touches.push((c as u32, id, first + k as u32));
+                            });
+                        }
+                    }
                 }
-                Level::Exclusive => {
-                    r.edges(&g.geometry, |c| exclusive[c] = true);
-                    r.fill(&g.geometry, |c| exclusive[c] = true);
-                }
-                _ => {
-                    r.edges(&g.geometry, |c| higher[c] = true);
-                    r.fill(&g.geometry, |c| higher[c] = true);
-                }
+            } else {
+                r.edge_cells(&g.geometry, |c| higher[c] = true);
+                r.fill(&g.geometry, |c| higher[c] = true, |_| {});
             }
         }
-        // Cells near a level-3 grid must take the exact path so snapping can happen.
+
+        // 2. Interiors: which candidate covers each cell centre.
+        let mut level3 = vec![0u32; n];
+        let mut micro = vec![0u32; n];
+        let mut ambiguous = vec![false; n];
+        let mut centres: Vec<(u32, u32)> = Vec::new(); // (cell, grid) where cell is local
+        for (id, g) in set.grids().iter().enumerate() {
+            let id = id as u32;
+            let Some(role) = role(set, id) else { continue };
+            r.fill(
+                &g.geometry,
+                |c| {
+                    if touched[c] || role == Role::Exclusive {
+                        centres.push((c as u32, id));
+                    } else {
+                        let t = if role == Role::Level3 {
+                            &mut level3
+                        } else {
+                            &mut micro
+                        };
+                        t[c] = if t[c] == 0 { id + 1 } else { CONFLICT };
+                    }
+                },
+                |c| ambiguous[c] = true,
+            );
+        }
+        touches.par_sort_unstable();
+        centres.par_sort_unstable();
+
+        // 3. Cells near a level-3 grid but in none must take the exact path (snapping).
         let reach = (margin_deg * inv).ceil() as usize + 1;
-        let near = dilate(
-            &level3
-                .iter()
-                .zip(&touched)
-                .map(|(&l, &t)| l != 0 || t)
-                .collect::<Vec<_>>(),
-            nx,
-            ny,
-            reach,
-        );
+        let present: Vec<bool> = (0..n).map(|c| level3[c] != 0 || touched[c]).collect();
+        let near = dilate(&present, nx, ny, reach);
+
+        // 4. Classify, building local records cell by cell in index order.
+        let (mut ti, mut ci) = (0usize, 0usize);
         for c in 0..n {
-            let value = if touched[c] || level3[c] == CONFLICT || micro[c] == CONFLICT {
+            let t_begin = ti;
+            while ti < touches.len() && touches[ti].0 as usize == c {
+                ti += 1;
+            }
+            let c_begin = ci;
+            while ci < centres.len() && centres[ci].0 as usize == c {
+                ci += 1;
+            }
+            let local = ti > t_begin || ci > c_begin;
+            let value = if level3[c] == CONFLICT || micro[c] == CONFLICT || ambiguous[c] {
                 EXACT
+            } else if local {
+                r.local_record(
+                    c,
+                    &touches[t_begin..ti],
+                    &centres[c_begin..ci],
+                    level3[c],
+                    micro[c],
+                )
+                .unwrap_or(EXACT)
             } else if level3[c] != 0 {
                 let l3 = level3[c] - 1;
-                let leaf = match micro[c] {
-                    0 => Some(l3),
-                    m if set.parent(m - 1) == Some(l3) => Some(m - 1),
-                    _ => None,
-                };
-                match leaf {
-                    Some(id) if id + 1 < EXACT => id + 1,
+                match micro[c] {
+                    0 => l3 + CLEAN_OFFSET,
+                    m if set.parent(m - 1) == Some(l3) => m - 1 + CLEAN_OFFSET,
                     _ => EXACT,
                 }
-            } else if near[c] || higher[c] {
+            } else if near[c] || higher[c] || micro[c] != 0 {
                 EXACT
             } else {
                 NOWHERE
             };
-            r.cells[c] = value | if exclusive[c] { EXCLUSIVE } else { 0 };
+            r.cells[c] = value;
         }
         r
     }
 
-    /// Number of cells and how many of them are clean, exact and nowhere (for reports).
-    pub fn census(&self) -> [usize; 3] {
-        let mut out = [0; 3];
+    /// Writes the record of one local cell; `None` when the cell must take the exact path.
+    fn local_record(
+        &mut self,
+        c: usize,
+        touches: &[(u32, u32, u32)],
+        centres: &[(u32, u32)],
+        l3: u32,
+        micro: u32,
+    ) -> Option<u32> {
+        let centre = self.centre(c);
+        let mut grids: Vec<u32> = touches
+            .iter()
+            .map(|t| t.1)
+            .chain(centres.iter().map(|t| t.1))
+            .collect();
+        // Grids covering the whole cell without touching it (recorded in the clean arrays).
+        for whole in [l3, micro] {
+            if whole != 0 && whole != CONFLICT {
+                grids.push(whole - 1);
+            }
+        }
+        grids.sort_unstable();
+        grids.dedup();
+        let index = (self.starts.len() - 1) as u32;
+        if index >= LOCAL - 1 {
+            return None;
+        }
+        for g in grids {
+            let inside =
+                centres.binary_search_by_key(&g, |t| t.1).is_ok() || g + 1 == l3 || g + 1 == micro;
+            for t in touches.iter().filter(|t| t.1 == g) {
+                let (a, b) = (self.verts[t.2 as usize], self.verts[t.2 as usize + 1]);
+                if orient2d(rc(a), rc(b), rc(centre)) == 0.0 {
+                    // The centre lies on this edge's line: the parity test cannot use it.
+                    self.rollback(index);
+                    return None;
+                }
+                self.edges.push(t.2);
+            }
+            let flag = if inside { CENTRE_INSIDE } else { 0 };
+            self.cands.push((g | flag, self.edges.len() as u32));
+        }
+        self.starts.push(self.cands.len() as u32);
+        Some(LOCAL | index)
+    }
+
+    fn rollback(&mut self, index: u32) {
+        let cand_start = self.starts[index as usize] as usize;
+        let edge_start = if cand_start == 0 {
+            0
+        } else {
+            self.cands[cand_start - 1].1 as usize
+        };
+        self.cands.truncate(cand_start);
+        self.edges.truncate(edge_start);
+    }
+
+    fn centre(&self, c: usize) -> [f64; 2] {
+        let (i, j) = (c % self.nx, c / self.nx);
+        [
+            self.x0 + (i as f64 + 0.5) * self.cell,
+            self.y0 + (j as f64 + 0.5) * self.cell,
+        ]
+    }
+
+    /// Cell counts: clean, local, exact, nowhere.
+    pub fn census(&self) -> [usize; 4] {
+        let mut out = [0; 4];
         for &c in &self.cells {
-            match c & !EXCLUSIVE {
-                NOWHERE => out[2] += 1,
-                EXACT => out[1] += 1,
+            match c {
+                NOWHERE => out[3] += 1,
+                EXACT => out[2] += 1,
+                v if v & LOCAL != 0 => out[1] += 1,
                 _ => out[0] += 1,
             }
         }
         out
     }
 
-    /// Memory held by the cells, bytes.
+    /// Memory held by the raster and its local records, bytes.
     pub fn bytes(&self) -> usize {
         self.cells.len() * 4
+            + self.starts.len() * 4
+            + self.cands.len() * 8
+            + self.edges.len() * 4
+            + self.verts.len() * 16
     }
 
-    /// Looks a point up; also says whether an exclusive grid may contain it.
+    /// Looks a point up. `parent` gives a micro-grid's level-3 grid.
     #[inline]
-    pub fn get(&self, x: f64, y: f64) -> (Cell, bool) {
+    pub fn get(&self, x: f64, y: f64) -> Cell {
         let fx = (x - self.x0) * self.inv;
         let fy = (y - self.y0) * self.inv;
         if !(fx >= 0.0 && fy >= 0.0) {
-            return (Cell::Nowhere, false);
+            return Cell::Nowhere;
         }
         let (i, j) = (fx as usize, fy as usize);
         if i >= self.nx || j >= self.ny {
-            return (Cell::Nowhere, false);
+            return Cell::Nowhere;
         }
-        let v = self.cells[j * self.nx + i];
-        let excl = v & EXCLUSIVE != 0;
-        let cell = match v & !EXCLUSIVE {
+        let c = j * self.nx + i;
+        match self.cells[c] {
             NOWHERE => Cell::Nowhere,
             EXACT => Cell::Exact,
-            id => Cell::Inside(id - 1),
-        };
-        (cell, excl)
-    }
-
-    /// Calls `mark` for every cell an edge of the shape touches (conservatively).
-    fn edges(&self, shape: &MultiPolygon<f64>, mut mark: impl FnMut(usize)) {
-        for poly in shape {
-            for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-                for seg in ring.0.windows(2) {
-                    let (ax, ay) = (
-                        (seg[0].x - self.x0) * self.inv,
-                        (seg[0].y - self.y0) * self.inv,
-                    );
-                    let (bx, by) = (
-                        (seg[1].x - self.x0) * self.inv,
-                        (seg[1].y - self.y0) * self.inv,
-                    );
-                    const EPS: f64 = 1e-6;
-                    let j0 = (ay.min(by) - EPS).floor().max(0.0) as usize;
-                    let j1 = ((ay.max(by) + EPS).floor() as usize).min(self.ny - 1);
-                    for j in j0..=j1 {
-                        // The part of the segment within row band [j, j+1].
-                        let (lo, hi) = (j as f64 - EPS, j as f64 + 1.0 + EPS);
-                        let (mut xa, mut xb);
-                        if (by - ay).abs() < 1e-12 {
-                            xa = ax.min(bx);
-                            xb = ax.max(bx);
-                        } else {
-                            let t0 = ((lo - ay) / (by - ay)).clamp(0.0, 1.0);
-                            let t1 = ((hi - ay) / (by - ay)).clamp(0.0, 1.0);
-                            xa = ax + (bx - ax) * t0;
-                            xb = ax + (bx - ax) * t1;
-                            if xa > xb {
-                                std::mem::swap(&mut xa, &mut xb);
-                            }
-                        }
-                        let i0 = (xa - EPS).floor().max(0.0) as usize;
-                        let i1 = ((xb + EPS).floor().max(0.0) as usize).min(self.nx - 1);
-                        for i in i0..=i1 {
-                            mark(j * self.nx + i);
-                        }
-                    }
+            v if v & LOCAL != 0 => self.local(c, (v & !LOCAL) as usize, [x, y]),
+            v => {
+                let leaf = v - CLEAN_OFFSET;
+                match self.roles[leaf as usize] {
+                    Some(Role::Micro) => Cell::Known {
+                        level3: self.micro_parent[leaf as usize],
+                        micro: Some(leaf),
+                        exclusive: smallvec::SmallVec::new(),
+                    },
+                    _ => Cell::Known {
+                        level3: leaf,
+                        micro: None,
+                        exclusive: smallvec::SmallVec::new(),
+                    },
                 }
             }
         }
     }
 
-    /// Calls `mark` for every cell whose centre lies inside the shape (even-odd rule).
-    fn fill(&self, shape: &MultiPolygon<f64>, mut mark: impl FnMut(usize)) {
+    fn local(&self, c: usize, k: usize, p: [f64; 2]) -> Cell {
+        let centre = self.centre(c);
+        let (from, to) = (self.starts[k] as usize, self.starts[k + 1] as usize);
+        let mut edge = if from == 0 {
+            0
+        } else {
+            self.cands[from - 1].1 as usize
+        };
+        let (mut level3, mut micro) = (None, None);
+        let mut exclusive = smallvec::SmallVec::new();
+        for &(flagged, end) in &self.cands[from..to] {
+            let mut inside = flagged & CENTRE_INSIDE != 0;
+            for &e in &self.edges[edge..end as usize] {
+                let (a, b) = (self.verts[e as usize], self.verts[e as usize + 1]);
+                let abp = orient2d(rc(a), rc(b), rc(p));
+                if abp == 0.0
+                    && a[0].min(b[0]) <= p[0]
+                    && p[0] <= a[0].max(b[0])
+                    && a[1].min(b[1]) <= p[1]
+                    && p[1] <= a[1].max(b[1])
+                {
+                    return Cell::Exact; // on a boundary: the boundary rule decides
+                }
+                let abc = orient2d(rc(a), rc(b), rc(centre));
+                if (abp > 0.0) != (abc > 0.0) && abp != 0.0 {
+                    let cpa = orient2d(rc(centre), rc(p), rc(a)) > 0.0;
+                    let cpb = orient2d(rc(centre), rc(p), rc(b)) > 0.0;
+                    if cpa != cpb {
+                        inside = !inside;
+                    }
+                }
+            }
+            edge = end as usize;
+            if inside {
+                let g = flagged & !CENTRE_INSIDE;
+                let slot = match self.roles[g as usize] {
+                    Some(Role::Level3) => &mut level3,
+                    Some(Role::Micro) => &mut micro,
+                    _ => {
+                        exclusive.push(g);
+                        continue;
+                    }
+                };
+                if slot.is_some() {
+                    return Cell::Exact; // overlapping grids: let the exact path apply its rule
+                }
+                *slot = Some(g);
+            }
+        }
+        match level3 {
+            Some(l3) if micro.is_none_or(|m| self.micro_parent[m as usize] == l3) => Cell::Known {
+                level3: l3,
+                micro,
+                exclusive,
+            },
+            _ => Cell::Exact,
+        }
+    }
+
+    /// Calls `mark` for every cell a segment touches (conservatively).
+    fn segment_cells(&self, a: geo::Coord<f64>, b: geo::Coord<f64>, mut mark: impl FnMut(usize)) {
+        const EPS: f64 = 1e-6;
+        let (ax, ay) = ((a.x - self.x0) * self.inv, (a.y - self.y0) * self.inv);
+        let (bx, by) = ((b.x - self.x0) * self.inv, (b.y - self.y0) * self.inv);
+        let j0 = (ay.min(by) - EPS).floor().max(0.0) as usize;
+        let j1 = ((ay.max(by) + EPS).floor().max(0.0) as usize).min(self.ny - 1);
+        for j in j0..=j1 {
+            let (lo, hi) = (j as f64 - EPS, j as f64 + 1.0 + EPS);
+            let (mut xa, mut xb);
+            if (by - ay).abs() < 1e-12 {
+                xa = ax.min(bx);
+                xb = ax.max(bx);
+            } else {
+                let t0 = ((lo - ay) / (by - ay)).clamp(0.0, 1.0);
+                let t1 = ((hi - ay) / (by - ay)).clamp(0.0, 1.0);
+                xa = ax + (bx - ax) * t0;
+                xb = ax + (bx - ax) * t1;
+                if xa > xb {
+                    std::mem::swap(&mut xa, &mut xb);
+                }
+            }
+            let i0 = (xa - EPS).floor().max(0.0) as usize;
+            let i1 = ((xb + EPS).floor().max(0.0) as usize).min(self.nx - 1);
+            for i in i0..=i1 {
+                mark(j * self.nx + i);
+            }
+        }
+    }
+
+    fn edge_cells(&self, shape: &MultiPolygon<f64>, mut mark: impl FnMut(usize)) {
+        for poly in shape {
+            for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                for seg in ring.0.windows(2) {
+                    self.segment_cells(seg[0], seg[1], &mut mark);
+                }
+            }
+        }
+    }
+
+    /// Calls `inside` for every cell whose centre lies inside the shape (even-odd rule along
+    /// rows through cell centres), and `ambiguous` for cells whose centre is so close to a
+    /// boundary crossing that float rounding could have decided.
+    fn fill(
+        &self,
+        shape: &MultiPolygon<f64>,
+        mut inside: impl FnMut(usize),
+        mut ambiguous: impl FnMut(usize),
+    ) {
         let mut xs: Vec<f64> = Vec::new();
         for poly in shape {
             let rings: Vec<_> = std::iter::once(poly.exterior())
@@ -239,11 +474,11 @@ impl Raster {
                 ymin = ymin.min(c.y);
                 ymax = ymax.max(c.y);
             }
-            let j0 = (((ymin - self.y0) * self.inv - 0.5).ceil().max(0.0)) as usize;
+            let j0 = ((ymin - self.y0) * self.inv - 0.5).ceil().max(0.0) as usize;
             let j1 =
-                ((((ymax - self.y0) * self.inv - 0.5).floor()) as isize).min(self.ny as isize - 1);
+                (((ymax - self.y0) * self.inv - 0.5).floor() as isize).min(self.ny as isize - 1);
             for j in j0 as isize..=j1 {
-                let yc = self.y0 + (j as f64 + 0.5) / self.inv;
+                let yc = self.y0 + (j as f64 + 0.5) * self.cell;
                 xs.clear();
                 for ring in &rings {
                     for seg in ring.0.windows(2) {
@@ -254,13 +489,23 @@ impl Raster {
                     }
                 }
                 xs.sort_by(f64::total_cmp);
+                let row = j as usize * self.nx;
                 for pair in xs.chunks(2) {
                     let [xa, xb] = pair else { continue };
                     let i0 = ((xa - self.x0) * self.inv - 0.5).ceil().max(0.0) as usize;
                     let i1 = (((xb - self.x0) * self.inv - 0.5).floor() as isize)
                         .min(self.nx as isize - 1);
                     for i in i0 as isize..=i1 {
-                        mark(j as usize * self.nx + i as usize);
+                        inside(row + i as usize);
+                    }
+                }
+                for &x in &xs {
+                    let i = ((x - self.x0) * self.inv - 0.5).round();
+                    if i >= 0.0 && (i as usize) < self.nx {
+                        let xc = self.x0 + (i + 0.5) * self.cell;
+                        if (xc - x).abs() < CENTRE_EPS {
+                            ambiguous(row + i as usize);
+                        }
                     }
                 }
             }
@@ -268,53 +513,89 @@ impl Raster {
     }
 }
 
-/// Marks every cell within `r` cells (Chebyshev) of a marked one.
+/// Asks the kernel to back a large table with huge pages: random lookups then miss the TLB
+/// far less often. Advice only; nothing changes if the kernel declines.
+fn advise_huge_pages(cells: &[u32]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = cells.as_ptr() as usize;
+        let end = start + std::mem::size_of_val(cells);
+        let aligned = start.div_ceil(HUGE) * HUGE;
+        if end > aligned + HUGE {
+            // SAFETY: the range lies inside the slice's live allocation; MADV_HUGEPAGE only
+            // changes how the kernel backs those pages, never their contents.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    (end - aligned) / HUGE * HUGE,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+}
+
+/// Marks every cell within `r` cells (Chebyshev distance) of a marked one.
 fn dilate(src: &[bool], nx: usize, ny: usize, r: usize) -> Vec<bool> {
+    let pass = |get: &dyn Fn(usize) -> bool, len: usize| -> Vec<bool> {
+        let mut out = vec![false; len];
+        let mut last: Option<usize> = None;
+        for (i, o) in out.iter_mut().enumerate() {
+            if get(i) {
+                last = Some(i);
+            }
+            *o = last.is_some_and(|l| i - l <= r);
+        }
+        last = None;
+        for i in (0..len).rev() {
+            if get(i) {
+                last = Some(i);
+            }
+            out[i] |= last.is_some_and(|l| l - i <= r);
+        }
+        out
+    };
     let mut rows = vec![false; src.len()];
     for j in 0..ny {
-        let row = &src[j * nx..(j + 1) * nx];
-        let mut last: Option<usize> = None;
-        // distance to nearest marked cell to the left, then right
-        let mut out = vec![false; nx];
-        for i in 0..nx {
-            if row[i] {
-                last = Some(i);
-            }
-            if last.is_some_and(|l| i - l <= r) {
-                out[i] = true;
-            }
-        }
-        last = None;
-        for i in (0..nx).rev() {
-            if row[i] {
-                last = Some(i);
-            }
-            if last.is_some_and(|l| l - i <= r) {
-                out[i] = true;
-            }
-        }
+        let out = pass(&|i| src[j * nx + i], nx);
         rows[j * nx..(j + 1) * nx].copy_from_slice(&out);
     }
-    let mut outv = vec![false; src.len()];
+    let mut result = vec![false; src.len()];
     for i in 0..nx {
-        let mut last: Option<usize> = None;
-        for j in 0..ny {
-            if rows[j * nx + i] {
-                last = Some(j);
-            }
-            if last.is_some_and(|l| j - l <= r) {
-                outv[j * nx + i] = true;
-            }
-        }
-        last = None;
-        for j in (0..ny).rev() {
-            if rows[j * nx + i] {
-                last = Some(j);
-            }
-            if last.is_some_and(|l| l - j <= r) {
-                outv[j * nx + i] = true;
-            }
+        let out = pass(&|j| rows[j * nx + i], ny);
+        for (j, v) in out.into_iter().enumerate() {
+            result[j * nx + i] = v;
         }
     }
-    outv
+    result
+}
+
+impl Raster {
+    pub(super) fn sizes(&self) -> [usize; 4] {
+        [
+            self.starts.len(),
+            self.cands.len(),
+            self.edges.len(),
+            self.verts.len(),
+        ]
+    }
+
+    pub(super) fn kind(&self, x: f64, y: f64) -> &'static str {
+        let fx = (x - self.x0) * self.inv;
+        let fy = (y - self.y0) * self.inv;
+        if !(fx >= 0.0 && fy >= 0.0) {
+            return "out";
+        }
+        let (i, j) = (fx as usize, fy as usize);
+        if i >= self.nx || j >= self.ny {
+            return "out";
+        }
+        match self.cells[j * self.nx + i] {
+            NOWHERE => "nowhere",
+            EXACT => "exact",
+            v if v & LOCAL != 0 => "local",
+            _ => "clean",
+        }
+    }
 }

@@ -78,14 +78,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let t = Instant::now();
     let assigner = Assigner::new(set.clone(), AssignConfig::default());
-    let (bytes, [clean, exact, nowhere]) = assigner.raster_stats();
+    let (bytes, [clean, local, exact, nowhere]) = assigner.raster_stats();
+    let share = |n: usize| 100.0 * n as f64 / (clean + local + exact + nowhere).max(1) as f64;
     println!(
-        "assignment index built in {:.2} s (raster {} MB: {:.1}% cells clean, {:.1}% exact, {:.1}% outside)",
+        "assignment index built in {:.2} s (raster {} MB: {:.1}% cells clean, {:.1}% local, {:.2}% exact, {:.1}% outside)",
         t.elapsed().as_secs_f64(),
         bytes / 1_000_000,
-        100.0 * clean as f64 / (clean + exact + nowhere) as f64,
-        100.0 * exact as f64 / (clean + exact + nowhere) as f64,
-        100.0 * nowhere as f64 / (clean + exact + nowhere) as f64,
+        share(clean),
+        share(local),
+        share(exact),
+        share(nowhere),
     );
 
     // Sample reports as apps send them: mostly GCJ-02, some BD-09 and WGS84.
