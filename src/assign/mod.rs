@@ -346,15 +346,3 @@ fn centre_lat(set: &GridSet) -> f64 {
         });
     (lo + hi) / 2.0
 }
-
-impl Assigner {
-    #[doc(hidden)]
-    pub fn raster_sizes(&self) -> [usize; 4] {
-        self.raster.sizes()
-    }
-
-    #[doc(hidden)]
-    pub fn raster_kind(&self, p: Wgs84Point) -> &'static str {
-        self.raster.kind(p.lon(), p.lat())
-    }
-}

@@ -15,10 +15,10 @@
 
 use geo::MultiPolygon;
 use rayon::prelude::*;
-use robust::{Coord as RCoord, orient2d};
 
 use crate::grid::code::Level;
 use crate::grid::model::{GridId, GridSet};
+use crate::grid::quality::exact_tiling;
 
 const NOWHERE: u32 = 0;
 const EXACT: u32 = 1;
@@ -38,13 +38,10 @@ pub(super) struct Raster {
     nx: usize,
     ny: usize,
     cells: Vec<u32>,
-    /// Local cell `k` has candidates `cands[starts[k]..starts[k + 1]]`.
-    starts: Vec<u32>,
-    /// Candidate: grid id (with [`CENTRE_INSIDE`]) and the end of its edges in `edges`.
-    cands: Vec<(u32, u32)>,
-    /// Edge `e` runs from `verts[e]` to `verts[e + 1]`.
-    edges: Vec<u32>,
-    verts: Vec<[f64; 2]>,
+    /// Local cell records, each contiguous so a lookup touches one place: the number of
+    /// candidates, then per candidate its grid id (with [`CENTRE_INSIDE`]), its edge count and
+    /// its edges as f32 offsets from the cell centre `(ax, ay, bx, by)`, stored as bits.
+    blob: Vec<u32>,
     /// Per grid: its role, and for a micro-grid its level-3 parent. Small enough to stay in
     /// cache, unlike the grids themselves.
     roles: Vec<Option<Role>>,
@@ -81,8 +78,33 @@ fn role(set: &GridSet, id: GridId) -> Option<Role> {
     }
 }
 
-fn rc(p: [f64; 2]) -> RCoord<f64> {
-    RCoord { x: p[0], y: p[1] }
+fn widen(p: [f32; 2]) -> [f64; 2] {
+    [f64::from(p[0]), f64::from(p[1])]
+}
+
+/// The side of line `a`→`b` that `c` lies on (true: left), when the stored coordinates decide
+/// it: they carry f32 rounding (relative 2^-24) and the f64 subtraction of the cell centre,
+/// so a sign smaller than that error could be wrong and gives `None`.
+#[inline]
+fn orient(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> Option<bool> {
+    let (f1, f2, f3, f4) = (b[0] - a[0], c[1] - a[1], b[1] - a[1], c[0] - a[0]);
+    let det = f1 * f2 - f3 * f4;
+    let m = a[0]
+        .abs()
+        .max(a[1].abs())
+        .max(b[0].abs())
+        .max(b[1].abs())
+        .max(c[0].abs())
+        .max(c[1].abs());
+    let delta = m * (1.0 / 4_194_304.0) + 1e-13; // 2^-22 of the magnitude, plus an absolute floor
+    let bound = 4.0 * delta * (f1.abs() + f2.abs() + f3.abs() + f4.abs()) + 16.0 * delta * delta;
+    if det > bound {
+        Some(true)
+    } else if det < -bound {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 impl Raster {
@@ -123,29 +145,35 @@ impl Raster {
             nx,
             ny,
             cells: vec![NOWHERE; nx * ny],
-            starts: vec![0],
-            cands: Vec::new(),
-            edges: Vec::new(),
-            verts: Vec::new(),
+            blob: Vec::new(),
             roles: (0..set.len() as u32).map(|id| role(set, id)).collect(),
             micro_parent: (0..set.len() as u32)
                 .map(|id| set.parent(id).unwrap_or(u32::MAX))
                 .collect(),
         };
-        advise_huge_pages(&r.cells);
+        advise_huge_pages(r.cells.as_ptr(), r.cells.len());
         let n = nx * ny;
 
         // 1. Boundaries: which cells each candidate's edges touch.
         let mut touched = vec![false; n];
         let mut higher = vec![false; n];
         let mut touches: Vec<(u32, u32, u32)> = Vec::new(); // (cell, grid, edge)
+        let mut verts: Vec<[f64; 2]> = Vec::new(); // edge e runs from verts[e] to verts[e + 1]
+        // Level-3 grids exactly tiled by their micro-grids need no candidates of their own:
+        // the micro-grid found names its level-3 grid.
+        let tiled: Vec<bool> = (0..set.len() as u32)
+            .into_par_iter()
+            .map(|id| role(set, id) == Some(Role::Level3) && exact_tiling(set, id))
+            .collect();
         for (id, g) in set.grids().iter().enumerate() {
             let id = id as u32;
-            if role(set, id).is_some() {
+            if tiled[id as usize] {
+                r.edge_cells(&g.geometry, |c| touched[c] = true);
+            } else if role(set, id).is_some() {
                 for poly in &g.geometry {
                     for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-                        let first = r.verts.len() as u32;
-                        r.verts.extend(ring.0.iter().map(|c| [c.x, c.y]));
+                        let first = verts.len() as u32;
+                        verts.extend(ring.0.iter().map(|c| [c.x, c.y]));
                         for (k, seg) in ring.0.windows(2).enumerate() {
                             r.segment_cells(seg[0], seg[1], |c| {
                                 touched[c] = true;
@@ -172,7 +200,9 @@ impl Raster {
                 &g.geometry,
                 |c| {
                     if touched[c] || role == Role::Exclusive {
-                        centres.push((c as u32, id));
+                        if !tiled[id as usize] {
+                            centres.push((c as u32, id));
+                        }
                     } else {
                         let t = if role == Role::Level3 {
                             &mut level3
@@ -208,12 +238,16 @@ impl Raster {
             let value = if level3[c] == CONFLICT || micro[c] == CONFLICT || ambiguous[c] {
                 EXACT
             } else if local {
+                let whole = [level3[c], micro[c]]
+                    .into_iter()
+                    .filter(|&w| w != 0 && !tiled[w as usize - 1])
+                    .map(|w| w - 1);
                 r.local_record(
                     c,
                     &touches[t_begin..ti],
                     &centres[c_begin..ci],
-                    level3[c],
-                    micro[c],
+                    whole,
+                    &verts,
                 )
                 .unwrap_or(EXACT)
             } else if level3[c] != 0 {
@@ -230,64 +264,58 @@ impl Raster {
             };
             r.cells[c] = value;
         }
+        r.blob = on_huge_pages(&r.blob);
         r
     }
 
     /// Writes the record of one local cell; `None` when the cell must take the exact path.
+    /// `whole` are grids covering the whole cell without an edge in it.
     fn local_record(
         &mut self,
         c: usize,
         touches: &[(u32, u32, u32)],
         centres: &[(u32, u32)],
-        l3: u32,
-        micro: u32,
+        whole: impl Iterator<Item = u32>,
+        verts: &[[f64; 2]],
     ) -> Option<u32> {
         let centre = self.centre(c);
+        let whole: Vec<u32> = whole.collect();
+
         let mut grids: Vec<u32> = touches
             .iter()
             .map(|t| t.1)
             .chain(centres.iter().map(|t| t.1))
+            .chain(whole.iter().copied())
             .collect();
-        // Grids covering the whole cell without touching it (recorded in the clean arrays).
-        for whole in [l3, micro] {
-            if whole != 0 && whole != CONFLICT {
-                grids.push(whole - 1);
-            }
-        }
         grids.sort_unstable();
         grids.dedup();
-        let index = (self.starts.len() - 1) as u32;
-        if index >= LOCAL - 1 {
+        let offset = self.blob.len();
+        if offset as u64 >= u64::from(LOCAL) {
             return None;
         }
+        self.blob.push(grids.len() as u32);
         for g in grids {
-            let inside =
-                centres.binary_search_by_key(&g, |t| t.1).is_ok() || g + 1 == l3 || g + 1 == micro;
+            let inside = centres.binary_search_by_key(&g, |t| t.1).is_ok() || whole.contains(&g);
+            self.blob.push(g | if inside { CENTRE_INSIDE } else { 0 });
+            let count_at = self.blob.len();
+            self.blob.push(0);
+            let mut n = 0;
             for t in touches.iter().filter(|t| t.1 == g) {
-                let (a, b) = (self.verts[t.2 as usize], self.verts[t.2 as usize + 1]);
-                if orient2d(rc(a), rc(b), rc(centre)) == 0.0 {
-                    // The centre lies on this edge's line: the parity test cannot use it.
-                    self.rollback(index);
+                let (a, b) = (verts[t.2 as usize], verts[t.2 as usize + 1]);
+                let rel = |v: [f64; 2]| [(v[0] - centre[0]) as f32, (v[1] - centre[1]) as f32];
+                let (ra, rb) = (rel(a), rel(b));
+                // The centre must be decidably off every edge line, or the parity test is unusable.
+                if orient(widen(ra), widen(rb), [0.0, 0.0]).is_none() {
+                    self.blob.truncate(offset);
                     return None;
                 }
-                self.edges.push(t.2);
+                self.blob
+                    .extend([ra[0], ra[1], rb[0], rb[1]].map(f32::to_bits));
+                n += 1;
             }
-            let flag = if inside { CENTRE_INSIDE } else { 0 };
-            self.cands.push((g | flag, self.edges.len() as u32));
+            self.blob[count_at] = n;
         }
-        self.starts.push(self.cands.len() as u32);
-        Some(LOCAL | index)
-    }
-
-    fn rollback(&mut self, index: u32) {
-        let cand_start = self.starts[index as usize] as usize;
-        let edge_start = if cand_start == 0 {
-            0
-        } else {
-            self.cands[cand_start - 1].1 as usize
-        };
-        self.cands.truncate(cand_start);
-        self.edges.truncate(edge_start);
+        Some(LOCAL | offset as u32)
     }
 
     fn centre(&self, c: usize) -> [f64; 2] {
@@ -314,11 +342,7 @@ impl Raster {
 
     /// Memory held by the raster and its local records, bytes.
     pub fn bytes(&self) -> usize {
-        self.cells.len() * 4
-            + self.starts.len() * 4
-            + self.cands.len() * 8
-            + self.edges.len() * 4
-            + self.verts.len() * 16
+        self.cells.len() * 4 + self.blob.len() * 4
     }
 
     /// Looks a point up. `parent` gives a micro-grid's level-3 grid.
@@ -356,39 +380,44 @@ impl Raster {
         }
     }
 
-    fn local(&self, c: usize, k: usize, p: [f64; 2]) -> Cell {
+    fn local(&self, c: usize, offset: usize, p: [f64; 2]) -> Cell {
         let centre = self.centre(c);
-        let (from, to) = (self.starts[k] as usize, self.starts[k + 1] as usize);
-        let mut edge = if from == 0 {
-            0
-        } else {
-            self.cands[from - 1].1 as usize
-        };
+        let q = [p[0] - centre[0], p[1] - centre[1]];
+        let blob = &self.blob;
         let (mut level3, mut micro) = (None, None);
         let mut exclusive = smallvec::SmallVec::new();
-        for &(flagged, end) in &self.cands[from..to] {
+        let n = blob[offset] as usize;
+        let mut at = offset + 1;
+        for _ in 0..n {
+            let flagged = blob[at];
+            let edges = blob[at + 1] as usize;
+            at += 2;
             let mut inside = flagged & CENTRE_INSIDE != 0;
-            for &e in &self.edges[edge..end as usize] {
-                let (a, b) = (self.verts[e as usize], self.verts[e as usize + 1]);
-                let abp = orient2d(rc(a), rc(b), rc(p));
-                if abp == 0.0
-                    && a[0].min(b[0]) <= p[0]
-                    && p[0] <= a[0].max(b[0])
-                    && a[1].min(b[1]) <= p[1]
-                    && p[1] <= a[1].max(b[1])
-                {
-                    return Cell::Exact; // on a boundary: the boundary rule decides
-                }
-                let abc = orient2d(rc(a), rc(b), rc(centre));
-                if (abp > 0.0) != (abc > 0.0) && abp != 0.0 {
-                    let cpa = orient2d(rc(centre), rc(p), rc(a)) > 0.0;
-                    let cpb = orient2d(rc(centre), rc(p), rc(b)) > 0.0;
-                    if cpa != cpb {
+            for e in blob[at..at + 4 * edges].chunks_exact(4) {
+                let a = [
+                    f64::from(f32::from_bits(e[0])),
+                    f64::from(f32::from_bits(e[1])),
+                ];
+                let b = [
+                    f64::from(f32::from_bits(e[2])),
+                    f64::from(f32::from_bits(e[3])),
+                ];
+                // Decidable signs only; anything on or too near a line takes the exact path.
+                let (Some(abq), Some(abc)) = (orient(a, b, q), orient(a, b, [0.0, 0.0])) else {
+                    return Cell::Exact;
+                };
+                if abq != abc {
+                    let (Some(cqa), Some(cqb)) =
+                        (orient([0.0, 0.0], q, a), orient([0.0, 0.0], q, b))
+                    else {
+                        return Cell::Exact;
+                    };
+                    if cqa != cqb {
                         inside = !inside;
                     }
                 }
             }
-            edge = end as usize;
+            at += 4 * edges;
             if inside {
                 let g = flagged & !CENTRE_INSIDE;
                 let slot = match self.roles[g as usize] {
@@ -405,6 +434,7 @@ impl Raster {
                 *slot = Some(g);
             }
         }
+        let level3 = level3.or_else(|| micro.map(|m| self.micro_parent[m as usize]));
         match level3 {
             Some(l3) if micro.is_none_or(|m| self.micro_parent[m as usize] == l3) => Cell::Known {
                 level3: l3,
@@ -514,16 +544,17 @@ impl Raster {
 }
 
 /// Asks the kernel to back a large table with huge pages: random lookups then miss the TLB
-/// far less often. Advice only; nothing changes if the kernel declines.
-fn advise_huge_pages(cells: &[u32]) {
+/// far less often. Advice only; nothing changes if the kernel declines. The memory must not
+/// have been written yet for the advice to take effect at once.
+fn advise_huge_pages(ptr: *const u32, len: usize) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
-        let start = cells.as_ptr() as usize;
-        let end = start + std::mem::size_of_val(cells);
+        let start = ptr as usize;
+        let end = start + len * std::mem::size_of::<u32>();
         let aligned = start.div_ceil(HUGE) * HUGE;
         if end > aligned + HUGE {
-            // SAFETY: the range lies inside the slice's live allocation; MADV_HUGEPAGE only
+            // SAFETY: the range lies inside one live allocation of ours; MADV_HUGEPAGE only
             // changes how the kernel backs those pages, never their contents.
             unsafe {
                 libc::madvise(
@@ -534,6 +565,14 @@ fn advise_huge_pages(cells: &[u32]) {
             }
         }
     }
+}
+
+/// A copy of `table` in freshly allocated memory advised to use huge pages.
+fn on_huge_pages(table: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(table.len());
+    advise_huge_pages(out.as_ptr(), out.capacity());
+    out.extend_from_slice(table);
+    out
 }
 
 /// Marks every cell within `r` cells (Chebyshev distance) of a marked one.
@@ -569,33 +608,4 @@ fn dilate(src: &[bool], nx: usize, ny: usize, r: usize) -> Vec<bool> {
         }
     }
     result
-}
-
-impl Raster {
-    pub(super) fn sizes(&self) -> [usize; 4] {
-        [
-            self.starts.len(),
-            self.cands.len(),
-            self.edges.len(),
-            self.verts.len(),
-        ]
-    }
-
-    pub(super) fn kind(&self, x: f64, y: f64) -> &'static str {
-        let fx = (x - self.x0) * self.inv;
-        let fy = (y - self.y0) * self.inv;
-        if !(fx >= 0.0 && fy >= 0.0) {
-            return "out";
-        }
-        let (i, j) = (fx as usize, fy as usize);
-        if i >= self.nx || j >= self.ny {
-            return "out";
-        }
-        match self.cells[j * self.nx + i] {
-            NOWHERE => "nowhere",
-            EXACT => "exact",
-            v if v & LOCAL != 0 => "local",
-            _ => "clean",
-        }
-    }
 }

@@ -196,7 +196,7 @@ impl QualityReport {
 /// boundary. With valid, consistently oriented rings this proves the children cover the parent
 /// exactly once everywhere: no gap, no overlap, nothing outside. It needs no arithmetic, so it
 /// is exact; real data with T-junctions or slivers fails it and gets the measured checks.
-fn exact_tiling(set: &GridSet, parent: GridId) -> bool {
+pub(crate) fn exact_tiling(set: &GridSet, parent: GridId) -> bool {
     type Key = ((u64, u64), (u64, u64));
     let mut balance: HashMap<Key, i32> = HashMap::new();
     let mut add = |shape: &MultiPolygon<f64>, sign: i32| {
