@@ -44,6 +44,11 @@ fn bench(c: &mut Criterion) {
             interior
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("assign_100k_points_one_core");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(100_000));
     g.bench_function("exact_rtree_path", |b| {
         b.iter(|| {
             let mut interior = 0usize;

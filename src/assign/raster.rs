@@ -168,7 +168,8 @@ impl Raster {
         for (id, g) in set.grids().iter().enumerate() {
             let id = id as u32;
             if tiled[id as usize] {
-                r.edge_cells(&g.geometry, |c| touched[c] = true);
+                // Its boundary is made of its micro-grids' edges, which mark the cells.
+                continue;
             } else if role(set, id).is_some() {
                 for poly in &g.geometry {
                     for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
@@ -183,8 +184,13 @@ impl Raster {
                     }
                 }
             } else {
+                // Higher-level areas matter where no level-3 grid is (属地兜底). Their edges mark
+                // cells; interiors are filled for the top of the hierarchy only, since every
+                // area lies inside its root.
                 r.edge_cells(&g.geometry, |c| higher[c] = true);
-                r.fill(&g.geometry, |c| higher[c] = true, |_| {});
+                if set.parent(id).is_none() {
+                    r.fill(&g.geometry, |c| higher[c] = true, |_| {});
+                }
             }
         }
 
@@ -196,13 +202,14 @@ impl Raster {
         for (id, g) in set.grids().iter().enumerate() {
             let id = id as u32;
             let Some(role) = role(set, id) else { continue };
+            if tiled[id as usize] {
+                continue;
+            }
             r.fill(
                 &g.geometry,
                 |c| {
                     if touched[c] || role == Role::Exclusive {
-                        if !tiled[id as usize] {
-                            centres.push((c as u32, id));
-                        }
+                        centres.push((c as u32, id));
                     } else {
                         let t = if role == Role::Level3 {
                             &mut level3
@@ -220,7 +227,10 @@ impl Raster {
 
         // 3. Cells near a level-3 grid but in none must take the exact path (snapping).
         let reach = (margin_deg * inv).ceil() as usize + 1;
-        let present: Vec<bool> = (0..n).map(|c| level3[c] != 0 || touched[c]).collect();
+        let present: Vec<bool> = (0..n)
+            .into_par_iter()
+            .map(|c| level3[c] != 0 || micro[c] != 0 || touched[c])
+            .collect();
         let near = dilate(&present, nx, ny, reach);
 
         // 4. Classify, building local records cell by cell in index order.
@@ -250,14 +260,20 @@ impl Raster {
                     &verts,
                 )
                 .unwrap_or(EXACT)
-            } else if level3[c] != 0 {
-                let l3 = level3[c] - 1;
-                match micro[c] {
-                    0 => l3 + CLEAN_OFFSET,
-                    m if set.parent(m - 1) == Some(l3) => m - 1 + CLEAN_OFFSET,
-                    _ => EXACT,
+            } else if micro[c] != 0 {
+                // Inside a micro-grid: clean if its level-3 grid agrees (a tiled level-3 grid
+                // was not filled, so it cannot disagree).
+                let m = micro[c] - 1;
+                let parent = r.micro_parent[m as usize];
+                let tiled_parent = parent != u32::MAX && tiled[parent as usize];
+                if (tiled_parent && level3[c] == 0) || level3[c] == parent.wrapping_add(1) {
+                    m + CLEAN_OFFSET
+                } else {
+                    EXACT
                 }
-            } else if near[c] || higher[c] || micro[c] != 0 {
+            } else if level3[c] != 0 {
+                level3[c] - 1 + CLEAN_OFFSET
+            } else if near[c] || higher[c] {
                 EXACT
             } else {
                 NOWHERE
@@ -575,37 +591,27 @@ fn on_huge_pages(table: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Marks every cell within `r` cells (Chebyshev distance) of a marked one.
+/// Marks every cell within `r` cells (Chebyshev distance) of a marked one, row by row so the
+/// passes stream through memory.
 fn dilate(src: &[bool], nx: usize, ny: usize, r: usize) -> Vec<bool> {
-    let pass = |get: &dyn Fn(usize) -> bool, len: usize| -> Vec<bool> {
-        let mut out = vec![false; len];
-        let mut last: Option<usize> = None;
-        for (i, o) in out.iter_mut().enumerate() {
-            if get(i) {
-                last = Some(i);
-            }
-            *o = last.is_some_and(|l| i - l <= r);
-        }
-        last = None;
-        for i in (0..len).rev() {
-            if get(i) {
-                last = Some(i);
-            }
-            out[i] |= last.is_some_and(|l| l - i <= r);
-        }
-        out
-    };
     let mut rows = vec![false; src.len()];
-    for j in 0..ny {
-        let out = pass(&|i| src[j * nx + i], nx);
-        rows[j * nx..(j + 1) * nx].copy_from_slice(&out);
-    }
+    rows.par_chunks_mut(nx)
+        .zip(src.par_chunks(nx))
+        .for_each(|(out, row)| {
+            for k in 0..=r {
+                for i in 0..nx.saturating_sub(k) {
+                    out[i] |= row[i + k];
+                    out[i + k] |= row[i];
+                }
+            }
+        });
     let mut result = vec![false; src.len()];
-    for i in 0..nx {
-        let out = pass(&|j| rows[j * nx + i], ny);
-        for (j, v) in out.into_iter().enumerate() {
-            result[j * nx + i] = v;
+    result.par_chunks_mut(nx).enumerate().for_each(|(j, out)| {
+        for jj in j.saturating_sub(r)..=(j + r).min(ny - 1) {
+            for (o, &v) in out.iter_mut().zip(&rows[jj * nx..(jj + 1) * nx]) {
+                *o |= v;
+            }
         }
-    }
+    });
     result
 }
