@@ -35,7 +35,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("assign_1M_points_one_core");
     g.sample_size(10);
     g.throughput(Throughput::Elements(points.len() as u64));
-    g.bench_function("fast_path", |b| {
+    g.bench_function("batch_assign_many", |b| {
+        let mut out = Vec::with_capacity(points.len());
+        b.iter(|| {
+            out.clear();
+            assigner.assign_many(&points, &mut out);
+            out.len()
+        })
+    });
+    g.bench_function("one_by_one_assign", |b| {
         b.iter(|| {
             let mut interior = 0usize;
             for &p in &points {

@@ -208,7 +208,12 @@ fn demo_city_is_deterministic_and_fast_path_matches_exact_path() {
     assert!(one == two, "same seed, different city");
     let set = Arc::new(GridSet::new(one));
     let a = Assigner::new(set.clone(), AssignConfig::default());
-    for p in report_points(&set, 50_000, 0.05, 3) {
-        assert_eq!(a.assign(p), a.assign_exact(p), "{p:?}");
+    let points = report_points(&set, 50_000, 0.05, 3);
+    let mut many = Vec::new();
+    a.assign_many(&points, &mut many);
+    assert_eq!(many, a.assign_batch(&points));
+    for (p, m) in points.iter().zip(&many) {
+        assert_eq!(a.assign(*p), a.assign_exact(*p), "{p:?}");
+        assert_eq!(*m, a.assign_exact(*p), "{p:?}");
     }
 }

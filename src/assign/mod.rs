@@ -203,7 +203,35 @@ impl Assigner {
 
     /// Assigns one WGS84 point.
     pub fn assign(&self, p: Wgs84Point) -> Assignment {
-        match self.raster.get(p.lon(), p.lat()) {
+        let cell = self
+            .raster
+            .resolve(self.raster.read(p.lon(), p.lat()), p.lon(), p.lat());
+        self.finish(p, cell)
+    }
+
+    /// Assigns many points on the calling thread, in input order, appending to `out`. Faster
+    /// per point than [`Assigner::assign`] in a loop: the raster reads of a block are issued
+    /// together, so their memory latencies overlap.
+    pub fn assign_many(&self, points: &[Wgs84Point], out: &mut Vec<Assignment>) {
+        const BLOCK: usize = 32;
+        out.reserve(points.len());
+        let mut reads = [None; BLOCK];
+        for block in points.chunks(BLOCK) {
+            for (r, p) in reads.iter_mut().zip(block) {
+                *r = self.raster.read(p.lon(), p.lat());
+            }
+            for r in reads.iter_mut().take(block.len()) {
+                self.raster.fetch(r);
+            }
+            for (r, p) in reads.iter().zip(block) {
+                let cell = self.raster.resolve(*r, p.lon(), p.lat());
+                out.push(self.finish(*p, cell));
+            }
+        }
+    }
+
+    fn finish(&self, p: Wgs84Point, cell: Cell) -> Assignment {
+        match cell {
             Cell::Known {
                 level3,
                 micro,
@@ -236,14 +264,18 @@ impl Assigner {
                 exclusive: SmallVec::new(),
                 responsible: None,
             },
-            Cell::Exact => self.assign_exact(p),
+            Cell::Exact { areas } => {
+                let mut a = self.assign_exact_partition(p, areas);
+                self.add_exclusive(p.coord(), &mut a);
+                a
+            }
         }
     }
 
     /// Assigns one point by the exact polygon path only, never the raster: the reference the
     /// fast path is tested against.
     pub fn assign_exact(&self, p: Wgs84Point) -> Assignment {
-        let mut a = self.assign_exact_partition(p);
+        let mut a = self.assign_exact_partition(p, true);
         self.add_exclusive(p.coord(), &mut a);
         a
     }
@@ -267,7 +299,9 @@ impl Assigner {
         (self.raster.bytes(), self.raster.census())
     }
 
-    fn assign_exact_partition(&self, p: Wgs84Point) -> Assignment {
+    /// The exact path for the partition; `areas` false skips the fallback to higher-level
+    /// areas where the raster knows none can contain the point.
+    fn assign_exact_partition(&self, p: Wgs84Point, areas: bool) -> Assignment {
         let c = p.coord();
         let mut a = Assignment {
             method: Method::CityQueue,
@@ -297,6 +331,7 @@ impl Assigner {
         } else if let Some(g) = self
             .higher
             .iter()
+            .filter(|_| areas)
             .find_map(|ix| ix.covering(&self.set, c).ids.first().copied())
         {
             a.method = Method::Fallback;

@@ -23,7 +23,9 @@ use crate::grid::quality::exact_tiling;
 const NOWHERE: u32 = 0;
 const EXACT: u32 = 1;
 const LOCAL: u32 = 1 << 31;
-const CLEAN_OFFSET: u32 = 2;
+/// Needs the exact path, and no higher-level area reaches the cell (no fallback possible).
+const EXACT_NO_AREA: u32 = 2;
+const CLEAN_OFFSET: u32 = 3;
 const CONFLICT: u32 = u32::MAX;
 const CENTRE_INSIDE: u32 = 1 << 31;
 /// Centres closer than this (degrees) to a crossing are not trusted to the float scanline.
@@ -48,6 +50,14 @@ pub(super) struct Raster {
     micro_parent: Vec<u32>,
 }
 
+/// A cell read for a point, possibly with the head of its local record.
+#[derive(Clone, Copy)]
+pub(super) struct Read {
+    cell: usize,
+    value: u32,
+    candidates: Option<u32>,
+}
+
 /// What the raster says about a point.
 pub(super) enum Cell {
     /// The point's level-3 grid (interior), its micro-grid, and the exclusive grids covering it.
@@ -56,8 +66,8 @@ pub(super) enum Cell {
         micro: Option<GridId>,
         exclusive: smallvec::SmallVec<[GridId; 2]>,
     },
-    /// Needs the exact path.
-    Exact,
+    /// Needs the exact path; `areas` is false when no higher-level area can contain the point.
+    Exact { areas: bool },
     /// Far from everything: the city queue.
     Nowhere,
 }
@@ -273,8 +283,10 @@ impl Raster {
                 }
             } else if level3[c] != 0 {
                 level3[c] - 1 + CLEAN_OFFSET
-            } else if near[c] || higher[c] {
+            } else if higher[c] {
                 EXACT
+            } else if near[c] {
+                EXACT_NO_AREA
             } else {
                 NOWHERE
             };
@@ -348,7 +360,7 @@ impl Raster {
         for &c in &self.cells {
             match c {
                 NOWHERE => out[3] += 1,
-                EXACT => out[2] += 1,
+                EXACT | EXACT_NO_AREA => out[2] += 1,
                 v if v & LOCAL != 0 => out[1] += 1,
                 _ => out[0] += 1,
             }
@@ -361,23 +373,58 @@ impl Raster {
         self.cells.len() * 4 + self.blob.len() * 4
     }
 
-    /// Looks a point up. `parent` gives a micro-grid's level-3 grid.
+    /// Reads the cell under a point: its index and value (`None` outside the raster). Kept
+    /// apart from [`Raster::resolve`] so a batch can issue many independent reads at once.
     #[inline]
-    pub fn get(&self, x: f64, y: f64) -> Cell {
+    pub fn read(&self, x: f64, y: f64) -> Option<Read> {
         let fx = (x - self.x0) * self.inv;
         let fy = (y - self.y0) * self.inv;
         if !(fx >= 0.0 && fy >= 0.0) {
-            return Cell::Nowhere;
+            return None;
         }
         let (i, j) = (fx as usize, fy as usize);
         if i >= self.nx || j >= self.ny {
-            return Cell::Nowhere;
+            return None;
         }
         let c = j * self.nx + i;
-        match self.cells[c] {
+        Some(Read {
+            cell: c,
+            value: self.cells[c],
+            candidates: None,
+        })
+    }
+
+    /// Second stage of a batched lookup: fetches the head of a local cell's record, so that
+    /// read too overlaps with the others of the batch.
+    #[inline]
+    pub fn fetch(&self, read: &mut Option<Read>) {
+        if let Some(r) = read
+            && r.value & LOCAL != 0
+        {
+            r.candidates = Some(self.blob[(r.value & !LOCAL) as usize]);
+        }
+    }
+
+    /// What a cell read by [`Raster::read`] says about the point.
+    #[inline]
+    pub fn resolve(&self, read: Option<Read>, x: f64, y: f64) -> Cell {
+        let Some(Read {
+            cell: c,
+            value: v,
+            candidates,
+        }) = read
+        else {
+            return Cell::Nowhere;
+        };
+        match v {
             NOWHERE => Cell::Nowhere,
-            EXACT => Cell::Exact,
-            v if v & LOCAL != 0 => self.local(c, (v & !LOCAL) as usize, [x, y]),
+            EXACT => Cell::Exact { areas: true },
+            EXACT_NO_AREA => Cell::Exact { areas: false },
+            v if v & LOCAL != 0 => {
+                let offset = (v & !LOCAL) as usize;
+                let n = candidates.unwrap_or_else(|| self.blob[offset]);
+                self.local(c, offset, n as usize, [x, y])
+            }
             v => {
                 let leaf = v - CLEAN_OFFSET;
                 match self.roles[leaf as usize] {
@@ -396,13 +443,12 @@ impl Raster {
         }
     }
 
-    fn local(&self, c: usize, offset: usize, p: [f64; 2]) -> Cell {
+    fn local(&self, c: usize, offset: usize, n: usize, p: [f64; 2]) -> Cell {
         let centre = self.centre(c);
         let q = [p[0] - centre[0], p[1] - centre[1]];
         let blob = &self.blob;
         let (mut level3, mut micro) = (None, None);
         let mut exclusive = smallvec::SmallVec::new();
-        let n = blob[offset] as usize;
         let mut at = offset + 1;
         for _ in 0..n {
             let flagged = blob[at];
@@ -420,13 +466,13 @@ impl Raster {
                 ];
                 // Decidable signs only; anything on or too near a line takes the exact path.
                 let (Some(abq), Some(abc)) = (orient(a, b, q), orient(a, b, [0.0, 0.0])) else {
-                    return Cell::Exact;
+                    return Cell::Exact { areas: true };
                 };
                 if abq != abc {
                     let (Some(cqa), Some(cqb)) =
                         (orient([0.0, 0.0], q, a), orient([0.0, 0.0], q, b))
                     else {
-                        return Cell::Exact;
+                        return Cell::Exact { areas: true };
                     };
                     if cqa != cqb {
                         inside = !inside;
@@ -445,7 +491,7 @@ impl Raster {
                     }
                 };
                 if slot.is_some() {
-                    return Cell::Exact; // overlapping grids: let the exact path apply its rule
+                    return Cell::Exact { areas: true }; // overlapping grids: let the exact path apply its rule
                 }
                 *slot = Some(g);
             }
@@ -457,7 +503,7 @@ impl Raster {
                 micro,
                 exclusive,
             },
-            _ => Cell::Exact,
+            _ => Cell::Exact { areas: true },
         }
     }
 
