@@ -40,6 +40,15 @@ impl Crs {
     }
 
     /// Converts a longitude/latitude in this system to WGS84, validating the result.
+    ///
+    /// ```
+    /// use gridscope::Crs;
+    ///
+    /// // A point sent by an Amap-based app near 二七广场 lies about 550 m east of its WGS84 place.
+    /// let p = Crs::Gcj02.to_wgs84(113.6607, 34.7486).unwrap();
+    /// assert!((p.lon() - 113.6547).abs() < 0.001 && (p.lat() - 34.7499).abs() < 0.001);
+    /// assert!(Crs::Wgs84.to_wgs84(f64::NAN, 34.7).is_err());
+    /// ```
     pub fn to_wgs84(self, lon: f64, lat: f64) -> Result<Wgs84Point, CoordError> {
         // Validate the raw input first so NaN never reaches the datum formulas.
         check_lon_lat(lon, lat)?;

@@ -263,3 +263,52 @@ proptest! {
         prop_assert_eq!(out.grids.len() + out.refused.len(), 1);
     }
 }
+
+#[test]
+fn shapefiles_are_read_with_their_attributes() {
+    use shapefile::dbase::{FieldName, FieldValue, Record, TableWriterBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grids.shp");
+    let table = TableWriterBuilder::new()
+        .add_character_field(FieldName::try_from("code").unwrap(), 20)
+        .add_character_field(FieldName::try_from("name").unwrap(), 50);
+    let mut writer = shapefile::Writer::from_path(&path, table).unwrap();
+    let square = |x: f64| {
+        geo::MultiPolygon(vec![
+            geo::Rect::new(
+                geo::coord! {x: x, y: 34.70},
+                geo::coord! {x: x + 0.01, y: 34.71},
+            )
+            .to_polygon(),
+        ])
+    };
+    for (i, code) in ["410102001", "410102002"].iter().enumerate() {
+        let mut record = Record::default();
+        record.insert("code".into(), FieldValue::Character(Some(code.to_string())));
+        record.insert(
+            "name".into(),
+            FieldValue::Character(Some(format!("street {i}"))),
+        );
+        let shape = shapefile::Polygon::from(square(113.6 + i as f64 * 0.01));
+        writer.write_shape_and_record(&shape, &record).unwrap();
+    }
+    drop(writer);
+    let out = import_files(&[path], &ImportOptions::default(), &|_, _| {});
+    assert!(
+        out.failed_files.is_empty() && out.refused.is_empty(),
+        "{:?} {:?}",
+        out.failed_files,
+        out.refused
+    );
+    let names: Vec<(&str, &str)> = out
+        .grids
+        .iter()
+        .map(|g| (g.code.as_str(), g.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("410102001", "street 0"), ("410102002", "street 1")]
+    );
+    let report = QualityReport::check(&GridSet::new(out.grids));
+    assert!(report.invalid.is_empty());
+}

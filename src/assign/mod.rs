@@ -129,6 +129,21 @@ pub struct Assignment {
 }
 
 /// The assignment engine over one grid set. Immutable once built; share it with `Arc`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use gridscope::grid::demo::{generate, DemoConfig};
+/// use gridscope::{AssignConfig, Assigner, Crs, GridSet, Level, Method};
+///
+/// let city = GridSet::new(generate(&DemoConfig::scaled_down(50), &|_| {}).unwrap());
+/// let assigner = Assigner::new(Arc::new(city), AssignConfig::default());
+/// // A report sent in GCJ-02 from the city centre.
+/// let a = assigner.assign(Crs::Gcj02.to_wgs84(113.6607, 34.7486).unwrap());
+/// assert_eq!(a.method, Method::Interior);
+/// let chain = assigner.chain(&a);
+/// assert_eq!(assigner.grids().grid(chain[0]).level(), Level::Three);
+/// assert_eq!(assigner.grids().grid(*chain.last().unwrap()).code.as_str(), "410103"); // 二七区
+/// ```
 pub struct Assigner {
     set: Arc<GridSet>,
     cfg: AssignConfig,

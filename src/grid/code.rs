@@ -139,6 +139,16 @@ pub enum CodeError {
 }
 
 /// A validated grid code; its level and parent follow from its form.
+///
+/// ```
+/// use gridscope::{GridCode, Level};
+///
+/// let grid = GridCode::parse("410105001002007").unwrap();
+/// assert_eq!(grid.level(), Level::Three);
+/// assert_eq!(grid.parent().unwrap().as_str(), "410105001002");
+/// assert_eq!(grid.child(3).unwrap().level(), Level::Micro);
+/// assert!(GridCode::parse("41010500100").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GridCode(Box<str>);
 
