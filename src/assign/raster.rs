@@ -28,6 +28,8 @@ const EXACT_NO_AREA: u32 = 2;
 const CLEAN_OFFSET: u32 = 3;
 const CONFLICT: u32 = u32::MAX;
 const CENTRE_INSIDE: u32 = 1 << 31;
+/// Edges of one candidate a local cell may hold (one side bit each in the count word).
+const MAX_EDGES: u32 = 16;
 /// Centres closer than this (degrees) to a crossing are not trusted to the float scanline.
 const CENTRE_EPS: f64 = 1e-9;
 
@@ -41,7 +43,8 @@ pub(super) struct Raster {
     ny: usize,
     cells: Vec<u32>,
     /// Local cell records, each contiguous so a lookup touches one place: the number of
-    /// candidates, then per candidate its grid id (with [`CENTRE_INSIDE`]), its edge count and
+    /// candidates, then per candidate its grid id (with [`CENTRE_INSIDE`]), its edge count
+    /// (low 16 bits) with the side of each edge the cell centre lies on (high 16 bits), and
     /// its edges as f32 offsets from the cell centre `(ax, ay, bx, by)`, stored as bits.
     blob: Vec<u32>,
     /// Per grid: its role, and for a micro-grid its level-3 parent. Small enough to stay in
@@ -327,21 +330,24 @@ impl Raster {
             self.blob.push(g | if inside { CENTRE_INSIDE } else { 0 });
             let count_at = self.blob.len();
             self.blob.push(0);
-            let mut n = 0;
+            let (mut n, mut sides) = (0u32, 0u32);
             for t in touches.iter().filter(|t| t.1 == g) {
                 let (a, b) = (verts[t.2 as usize], verts[t.2 as usize + 1]);
                 let rel = |v: [f64; 2]| [(v[0] - centre[0]) as f32, (v[1] - centre[1]) as f32];
                 let (ra, rb) = (rel(a), rel(b));
-                // The centre must be decidably off every edge line, or the parity test is unusable.
-                if orient(widen(ra), widen(rb), [0.0, 0.0]).is_none() {
+                // The centre must be decidably off every edge line, or the parity test is
+                // unusable; which side it is on is stored, one bit per edge.
+                let side = orient(widen(ra), widen(rb), [0.0, 0.0]);
+                let (Some(side), true) = (side, n < MAX_EDGES) else {
                     self.blob.truncate(offset);
                     return None;
-                }
+                };
+                sides |= u32::from(side) << n;
                 self.blob
                     .extend([ra[0], ra[1], rb[0], rb[1]].map(f32::to_bits));
                 n += 1;
             }
-            self.blob[count_at] = n;
+            self.blob[count_at] = n | sides << 16;
         }
         Some(LOCAL | offset as u32)
     }
@@ -452,10 +458,11 @@ impl Raster {
         let mut at = offset + 1;
         for _ in 0..n {
             let flagged = blob[at];
-            let edges = blob[at + 1] as usize;
+            let edges = (blob[at + 1] & 0xFFFF) as usize;
+            let sides = blob[at + 1] >> 16;
             at += 2;
             let mut inside = flagged & CENTRE_INSIDE != 0;
-            for e in blob[at..at + 4 * edges].chunks_exact(4) {
+            for (k, e) in blob[at..at + 4 * edges].chunks_exact(4).enumerate() {
                 let a = [
                     f64::from(f32::from_bits(e[0])),
                     f64::from(f32::from_bits(e[1])),
@@ -465,9 +472,10 @@ impl Raster {
                     f64::from(f32::from_bits(e[3])),
                 ];
                 // Decidable signs only; anything on or too near a line takes the exact path.
-                let (Some(abq), Some(abc)) = (orient(a, b, q), orient(a, b, [0.0, 0.0])) else {
+                let Some(abq) = orient(a, b, q) else {
                     return Cell::Exact { areas: true };
                 };
+                let abc = sides >> k & 1 == 1;
                 if abq != abc {
                     let (Some(cqa), Some(cqb)) =
                         (orient([0.0, 0.0], q, a), orient([0.0, 0.0], q, b))

@@ -501,15 +501,32 @@ pub fn import_files(
     out
 }
 
-/// The grid files (.fgb, .geojson, .json, .shp) in a directory, sorted by name.
+/// The grid files (.fgb, .geojson, .json, .shp) in a directory, sorted by name. Where one
+/// layer is there in several formats (`level3.fgb` beside `level3.geojson`, as `gridscope demo
+/// --geojson` writes), only one is taken: FlatGeobuf, then GeoJSON, then Shapefile.
 pub fn grid_files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
+    let rank = |p: &Path| match Format::from_path(p) {
+        Some(Format::FlatGeobuf) => 0,
+        Some(Format::GeoJson) => 1,
+        _ => 2,
+    };
+    let mut by_stem: BTreeMap<std::ffi::OsString, std::path::PathBuf> = BTreeMap::new();
+    for path in std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| Format::from_path(p).is_some())
-        .collect();
-    files.sort();
-    Ok(files)
+    {
+        if Format::from_path(&path).is_none() {
+            continue;
+        }
+        let stem = path.file_stem().unwrap_or_default().to_os_string();
+        match by_stem.get(&stem) {
+            Some(kept) if rank(kept) <= rank(&path) => {}
+            _ => {
+                by_stem.insert(stem, path);
+            }
+        }
+    }
+    Ok(by_stem.into_values().collect())
 }
 
 /// Turns raw features into grids, collecting refusals and repairs. `seen` carries codes
