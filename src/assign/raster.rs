@@ -17,7 +17,7 @@ use geo::MultiPolygon;
 use rayon::prelude::*;
 
 use crate::grid::code::Level;
-use crate::grid::model::{GridId, GridSet};
+use crate::grid::model::{GridId, GridSet, bounds};
 use crate::grid::quality::exact_tiling;
 
 const NOWHERE: u32 = 0;
@@ -124,27 +124,10 @@ impl Raster {
     /// Rasterizes a grid set with cells of `cell_deg` degrees; `margin_deg` is the snapping
     /// tolerance in degrees (cells within it of a level-3 grid always take the exact path).
     pub fn build(set: &GridSet, cell_deg: f64, margin_deg: f64) -> Self {
-        let mut bbox = [
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        ];
-        for g in set.grids() {
-            for p in g.geometry.iter() {
-                for c in &p.exterior().0 {
-                    bbox = [
-                        bbox[0].min(c.x),
-                        bbox[1].min(c.y),
-                        bbox[2].max(c.x),
-                        bbox[3].max(c.y),
-                    ];
-                }
-            }
-        }
-        if !bbox[0].is_finite() {
-            bbox = [0.0; 4];
-        }
+        let b = bounds(set.grids().iter().map(|g| &g.geometry)).unwrap_or_else(|| {
+            geo::Rect::new(geo::coord! {x: 0., y: 0.}, geo::coord! {x: 0., y: 0.})
+        });
+        let bbox = [b.min().x, b.min().y, b.max().x, b.max().y];
         let pad = margin_deg + 2.0 * cell_deg;
         let (x0, y0) = (bbox[0] - pad, bbox[1] - pad);
         let inv = 1.0 / cell_deg;

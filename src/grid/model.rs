@@ -141,6 +141,19 @@ impl RTreeObject for Candidate {
     }
 }
 
+/// The bounding box of several shapes together (`None` when all are empty).
+pub fn bounds<'a>(shapes: impl IntoIterator<Item = &'a MultiPolygon<f64>>) -> Option<Rect<f64>> {
+    shapes
+        .into_iter()
+        .filter_map(BoundingRect::bounding_rect)
+        .reduce(|a, b| {
+            Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        })
+}
+
 /// The bounding box of a shape as an R-tree envelope (an empty shape gets an empty one).
 pub(crate) fn envelope(shape: &MultiPolygon<f64>) -> AABB<[f64; 2]> {
     match shape.bounding_rect() {

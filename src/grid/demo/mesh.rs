@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use geo::{BoundingRect, Contains, MultiPolygon, Point};
+use geo::{Contains, MultiPolygon, Point};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use spade::handles::FixedVertexHandle;
@@ -87,15 +87,7 @@ pub(super) fn build(
     edges.dedup_by_key(|e| (e[0].min(e[1]), e[0].max(e[1])));
 
     // Interior points on a jittered lattice whose spacing follows the density.
-    let bbox = districts
-        .iter()
-        .filter_map(|d| d.bounding_rect())
-        .reduce(|a, b| {
-            geo::Rect::new(
-                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-            )
-        })
+    let bbox = crate::grid::model::bounds(districts)
         .unwrap_or_else(|| geo::Rect::new(geo::coord! {x: 0., y: 0.}, geo::coord! {x: 0., y: 0.}));
     let cell = 0.01;
     let nx = ((bbox.width() / cell).ceil() as usize).max(1);

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::code::{CodeError, GridCode};
 use super::import::{self, ImportError};
-use super::model::{ExclusiveKind, Grid, Validity};
+use super::model::{ExclusiveKind, Grid, Validity, bounds};
 use crate::coords::Crs;
 use mesh::{Mesh, NONE};
 
@@ -735,17 +735,7 @@ pub fn report_points(
     use super::code::Level;
     use geo::{BoundingRect, Contains};
     let grids: Vec<u32> = set.ids_at(Level::Three).collect();
-    let city = set
-        .grids()
-        .iter()
-        .filter(|g| g.level() == Level::District)
-        .filter_map(|g| g.geometry.bounding_rect())
-        .reduce(|a, b| {
-            geo::Rect::new(
-                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-            )
-        });
+    let city = bounds(set.ids_at(Level::District).map(|id| &set.grid(id).geometry));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
@@ -781,18 +771,8 @@ pub fn uniform_points(
     is_inside: impl Fn(crate::coords::Wgs84Point) -> bool,
 ) -> Vec<crate::coords::Wgs84Point> {
     use super::code::Level;
-    use geo::BoundingRect;
     use rand::seq::SliceRandom;
-    let Some(b) = set
-        .ids_at(Level::District)
-        .filter_map(|id| set.grid(id).geometry.bounding_rect())
-        .reduce(|a, b| {
-            geo::Rect::new(
-                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-            )
-        })
-    else {
+    let Some(b) = bounds(set.ids_at(Level::District).map(|id| &set.grid(id).geometry)) else {
         return Vec::new();
     };
     let want_in = (n as f64 * inside_share).round() as usize;
