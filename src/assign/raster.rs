@@ -153,33 +153,56 @@ impl Raster {
         // 1. Boundaries: which cells each candidate's edges touch.
         let mut touched = vec![false; n];
         let mut higher = vec![false; n];
-        let mut touches: Vec<(u32, u32, u32)> = Vec::new(); // (cell, grid, edge)
-        let mut verts: Vec<[f64; 2]> = Vec::new(); // edge e runs from verts[e] to verts[e + 1]
         // Level-3 grids exactly tiled by their micro-grids need no candidates of their own:
-        // the micro-grid found names its level-3 grid.
+        // the micro-grid found names its level-3 grid, and their edges are the micro-grids'.
         let tiled: Vec<bool> = (0..set.len() as u32)
             .into_par_iter()
             .map(|id| role(set, id) == Some(Role::Level3) && exact_tiling(set, id))
             .collect();
+        let candidates: Vec<u32> = (0..set.len() as u32)
+            .filter(|&id| role(set, id).is_some() && !tiled[id as usize])
+            .collect();
+        // Edge e runs from verts[e] to verts[e + 1]; each candidate's rings are laid out in
+        // turn, so a candidate's first edge index is the vertex count before it.
+        let ring_coords = |id: u32| {
+            set.grid(id)
+                .geometry
+                .iter()
+                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+        };
+        let mut firsts = Vec::with_capacity(candidates.len());
+        let mut total = 0u32;
+        for &id in &candidates {
+            firsts.push(total);
+            total += ring_coords(id).map(|r| r.0.len() as u32).sum::<u32>();
+        }
+        let verts: Vec<[f64; 2]> = candidates
+            .iter()
+            .flat_map(|&id| ring_coords(id).flat_map(|r| r.0.iter().map(|c| [c.x, c.y])))
+            .collect();
+        let mut touches: Vec<(u32, u32, u32)> = candidates
+            .par_iter()
+            .zip(&firsts)
+            .flat_map_iter(|(&id, &first)| {
+                let mut out = Vec::new(); // (cell, grid, edge)
+                let mut at = first;
+                for ring in ring_coords(id) {
+                    for (k, seg) in ring.0.windows(2).enumerate() {
+                        r.segment_cells(seg[0], seg[1], |c| {
+                            out.push((c as u32, id, at + k as u32))
+                        });
+                    }
+                    at += ring.0.len() as u32;
+                }
+                out
+            })
+            .collect();
+        for t in &touches {
+            touched[t.0 as usize] = true;
+        }
         for (id, g) in set.grids().iter().enumerate() {
             let id = id as u32;
-            if tiled[id as usize] {
-                // Its boundary is made of its micro-grids' edges, which mark the cells.
-                continue;
-            } else if role(set, id).is_some() {
-                for poly in &g.geometry {
-                    for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
-                        let first = verts.len() as u32;
-                        verts.extend(ring.0.iter().map(|c| [c.x, c.y]));
-                        for (k, seg) in ring.0.windows(2).enumerate() {
-                            r.segment_cells(seg[0], seg[1], |c| {
-                                touched[c] = true;
-                                touches.push((c as u32, id, first + k as u32));
-                            });
-                        }
-                    }
-                }
-            } else {
+            if role(set, id).is_none() {
                 // Higher-level areas matter where no level-3 grid is (属地兜底). Their edges mark
                 // cells; interiors are filled for the top of the hierarchy only, since every
                 // area lies inside its root.
