@@ -217,3 +217,12 @@ fn demo_city_is_deterministic_and_fast_path_matches_exact_path() {
         assert_eq!(*m, a.assign_exact(*p), "{p:?}");
     }
 }
+
+#[test]
+fn a_grid_without_geometry_never_breaks_the_engine() {
+    let mut grids: Vec<Grid> = city().grids().to_vec();
+    grids.push(grid("410102001001003", MultiPolygon(vec![]), None));
+    let a = Assigner::new(Arc::new(GridSet::new(grids)), AssignConfig::default());
+    assert_eq!(codes(&a, a.assign(pt(0.25, 0.3)).grid), ["410102001001001"]);
+    assert_eq!(a.assign(pt(2.5, 0.5)).method, Method::Fallback);
+}

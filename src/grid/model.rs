@@ -200,6 +200,7 @@ impl GridSet {
                     id: i as u32,
                     bbox: envelope(&g.geometry),
                 })
+                .filter(|c| c.bbox.lower()[0].is_finite())
                 .collect();
             by_level.insert(level, RTree::bulk_load(items));
         }
