@@ -15,8 +15,8 @@
 //! - **City queue**: a point in no area at all goes to the city operation centre's queue.
 //!   There is never a silent "unassigned".
 //!
-//! The exact answer comes from R-trees of polygons ([`index`]); a raster of cells known to lie
-//! wholly inside one grid answers most points with a single memory read ([`raster`]).
+//! The exact answer comes from R-trees of polygons (`index.rs`); a raster of cells known to lie
+//! wholly inside one grid answers most points with a single memory read (`raster.rs`).
 
 pub mod batch;
 mod index;

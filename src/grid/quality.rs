@@ -4,7 +4,6 @@
 //! overlap, that siblings leave no gap inside their parent, and that every grid has a parent.
 //! Each finding carries its area in m² and a location, so an analyst can go and look.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use geo::{BooleanOps, BoundingRect, InteriorPoint, Intersects, MultiPolygon, Validation};
@@ -198,28 +197,35 @@ impl QualityReport {
 /// is exact; real data with T-junctions or slivers fails it and gets the measured checks.
 pub(crate) fn exact_tiling(set: &GridSet, parent: GridId) -> bool {
     type Key = ((u64, u64), (u64, u64));
-    let mut balance: HashMap<Key, i32> = HashMap::new();
+    let mut edges: Vec<(Key, i32)> = Vec::new();
     let mut add = |shape: &MultiPolygon<f64>, sign: i32| {
         for poly in shape {
             for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
                 for seg in ring.0.windows(2) {
                     let a = (seg[0].x.to_bits(), seg[0].y.to_bits());
                     let b = (seg[1].x.to_bits(), seg[1].y.to_bits());
-                    let (key, dir) = if a < b { ((a, b), 1) } else { ((b, a), -1) };
-                    *balance.entry(key).or_insert(0) += sign * dir;
+                    edges.push(if a < b {
+                        ((a, b), sign)
+                    } else {
+                        ((b, a), -sign)
+                    });
                 }
             }
         }
     };
     let children = partition_children(set, parent);
-    if children.is_empty() || children.iter().any(|&c| !set.grid(c).geometry.is_valid()) {
+    if children.is_empty() {
         return false;
     }
     for &c in &children {
         add(&set.grid(c).geometry, 1);
     }
     add(&set.grid(parent).geometry, -1);
-    balance.values().all(|&v| v == 0)
+    edges.sort_unstable_by_key(|e| e.0);
+    let cancels = edges
+        .chunk_by(|x, y| x.0 == y.0)
+        .all(|run| run.iter().map(|e| e.1).sum::<i32>() == 0);
+    cancels && children.iter().all(|&c| set.grid(c).geometry.is_valid())
 }
 
 fn partition_children(set: &GridSet, parent: GridId) -> Vec<GridId> {
