@@ -320,3 +320,67 @@ impl GridSet {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Rect, coord};
+
+    fn square(code: &str, x: f64, validity: Validity) -> Grid {
+        Grid {
+            code: GridCode::parse(code).unwrap(),
+            name: code.into(),
+            parent: None,
+            kind: None,
+            geometry: MultiPolygon(vec![
+                Rect::new(coord! {x: x, y: 0.0}, coord! {x: x + 1.0, y: 1.0}).to_polygon(),
+            ]),
+            validity,
+        }
+    }
+
+    #[test]
+    fn versions_select_the_grids_in_force_on_a_day() {
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let old = Validity {
+            from: day(1, 1),
+            to: Some(day(6, 1)),
+        };
+        let set = GridSet::new(vec![
+            square("410102", 0.0, Validity::since(day(1, 1))),
+            square("410102001", 0.0, old),
+            square("410102002", 0.0, Validity::since(day(6, 1))),
+        ]);
+        let codes = |s: &GridSet| {
+            s.grids()
+                .iter()
+                .map(|g| g.code.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes(&set.as_of(day(5, 31))), ["410102", "410102001"]);
+        assert_eq!(codes(&set.as_of(day(6, 1))), ["410102", "410102002"]);
+        let may = set.as_of(day(5, 31));
+        let street = may.id_of(&GridCode::parse("410102001").unwrap()).unwrap();
+        assert_eq!(may.chain(street).len(), 2);
+    }
+
+    #[test]
+    fn parents_come_from_codes_or_else_from_containment() {
+        let v = Validity::since(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        let mut zone_street = square("410171001", 0.2, v);
+        zone_street.geometry = MultiPolygon(vec![
+            Rect::new(coord! {x: 0.2, y: 0.2}, coord! {x: 0.4, y: 0.4}).to_polygon(),
+        ]);
+        let set = GridSet::new(vec![
+            square("410102", 0.0, v),
+            square("410103", 1.0, v),
+            zone_street,
+            square("410199001", 5.0, v),
+        ]);
+        let id = |c: &str| set.id_of(&GridCode::parse(c).unwrap()).unwrap();
+        // 410171 (a functional zone) has no polygon: the street's parent is the district around it.
+        assert_eq!(set.parent(id("410171001")), Some(id("410102")));
+        // Neither by code nor by containment: an orphan.
+        assert_eq!(set.orphans(), [id("410199001")]);
+    }
+}
