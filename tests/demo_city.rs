@@ -17,17 +17,7 @@ fn full_scale_demo_city_has_zhengzhou_counts_and_a_clean_partition() {
     let set = Arc::new(GridSet::new(
         generate(&DemoConfig::default(), &|_| {}).unwrap(),
     ));
-    let counts: Vec<usize> = [
-        Level::District,
-        Level::One,
-        Level::Two,
-        Level::Three,
-        Level::Micro,
-        Level::Exclusive,
-    ]
-    .iter()
-    .map(|&l| set.count(l))
-    .collect();
+    let counts: Vec<usize> = Level::ALL.iter().map(|&l| set.count(l)).collect();
     assert_eq!(counts, [12, 208, 3306, 19_582, 46_800, 4_835]);
 
     let report = QualityReport::check(&set);

@@ -39,14 +39,7 @@ fn gdal_opens_the_demo_files_and_finds_every_geometry_valid() {
     let set = GridSet::new(generate(&DemoConfig::scaled_down(10), &|_| {}).unwrap());
     let dir = tempfile::tempdir().unwrap();
     write_levels(&set, dir.path(), true).unwrap();
-    for level in [
-        Level::District,
-        Level::One,
-        Level::Two,
-        Level::Three,
-        Level::Micro,
-        Level::Exclusive,
-    ] {
+    for level in Level::ALL {
         for ext in ["fgb", "geojson"] {
             let stem = level_file_stem(level);
             let file = dir.path().join(format!("{stem}.{ext}"));

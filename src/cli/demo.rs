@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     spin.finish_and_clear();
     println!("demo city generated in {:.1} s:", t.elapsed().as_secs_f64());
-    for level in Level::PARTITION.into_iter().chain([Level::Exclusive]) {
+    for level in Level::ALL {
         println!("  {:<9} {:>7} grids", level.name(), set.count(level));
     }
     for f in &files {

@@ -41,13 +41,14 @@ pub enum Level {
 }
 
 impl Level {
-    /// The partition levels from the top down (exclusive grids are an overlay, not a level of it).
-    pub const PARTITION: [Level; 5] = [
+    /// Every level: the partition from the top down, then the exclusive overlay.
+    pub const ALL: [Level; 6] = [
         Level::District,
         Level::One,
         Level::Two,
         Level::Three,
         Level::Micro,
+        Level::Exclusive,
     ];
 
     /// The short name used in files and the CLI: `district`, `1`, `2`, `3`, `micro`, `exclusive`.

@@ -144,7 +144,7 @@ pub fn write_levels(
     use crate::grid::code::Level;
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    for level in Level::PARTITION.into_iter().chain([Level::Exclusive]) {
+    for level in Level::ALL {
         let ids: Vec<GridId> = set.ids_at(level).collect();
         if ids.is_empty() {
             continue;

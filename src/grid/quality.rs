@@ -93,10 +93,9 @@ impl QualityReport {
     pub fn check(set: &GridSet) -> Self {
         let ids: Vec<GridId> = (0..set.len() as GridId).collect();
         let code = |id: GridId| set.grid(id).code.to_string();
-        let levels = Level::PARTITION
-            .iter()
-            .chain(std::iter::once(&Level::Exclusive))
-            .map(|&level| LevelCount {
+        let levels = Level::ALL
+            .into_iter()
+            .map(|level| LevelCount {
                 level,
                 grids: set.count(level),
             })
