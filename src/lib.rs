@@ -3,8 +3,9 @@
 //! A geospatial tile and analytics server for city grid governance (网格化治理). A city is
 //! divided into a hierarchy of grids (districts → streets → communities → level-3 grids →
 //! micro-grids, with exclusive grids of schools, parks and malls on top). gridscope stores the
-//! boundaries, assigns every incoming report to the grid responsible for it, and (in later
-//! parts) keeps reports, computes governance KPIs and serves vector tiles.
+//! boundaries, assigns every incoming report to the grid responsible for it, keeps reports and
+//! their lifecycle in an embedded DuckDB, and serves it all over HTTP (KPIs and vector tiles
+//! come next).
 //!
 //! | concept | where |
 //! |---|---|
@@ -17,16 +18,24 @@
 //! | the Zhengzhou demo city | [`grid::demo`] |
 //! | point → responsible grid (R-tree, raster fast path, boundary/snap/fallback rules) | [`assign`] |
 //! | distances and areas in metres | [`measure`] |
+//! | reports: channels, categories (GB/T 47678.5), lifecycle, deadlines, intake | [`report`] |
+//! | storage in DuckDB: schema, single writer with group commit, queries, API keys | [`store`] |
+//! | the HTTP API: routes, auth, limits, errors, OpenAPI | [`api`] |
+//! | server configuration (TOML + environment) | [`config`] |
 //!
-//! Data flows one way: the CLI (and later the HTTP API) call the domain modules; the domain
-//! never reaches back up.
+//! Data flows one way: the CLI and the HTTP API call the domain modules (`grid`, `assign`,
+//! `report`), which persist through `store`; the domain never reaches back up.
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod assign;
+pub mod config;
 pub mod coords;
 pub mod grid;
 pub mod measure;
+pub mod report;
+pub mod store;
 
 pub use assign::{AssignConfig, Assigner, Assignment, Method};
 pub use coords::{CoordError, Crs, Wgs84Point};

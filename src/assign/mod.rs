@@ -21,7 +21,7 @@
 pub mod batch;
 mod index;
 mod raster;
-mod view;
+pub mod view;
 
 pub use view::{AssignmentView, FLAT_COLUMNS, GridRef};
 
@@ -40,7 +40,7 @@ use index::LevelIndex;
 use raster::{Cell, Raster};
 
 /// How an assignment was reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Strictly inside one level-3 grid.

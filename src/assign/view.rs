@@ -7,7 +7,7 @@ use crate::grid::code::Level;
 use crate::grid::model::{ExclusiveKind, GridId};
 
 /// One grid as named in an answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct GridRef {
     /// Level.
     pub level: Level,
@@ -21,7 +21,7 @@ pub struct GridRef {
 }
 
 /// An [`Assignment`] with grid codes and names instead of ids.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AssignmentView {
     /// How it was reached.
     pub method: Method,

@@ -4,6 +4,7 @@ mod assign;
 mod demo;
 mod import;
 mod progress;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     Import(import::Args),
     /// Assign points from a CSV or GeoJSON file to their responsible grids.
     Assign(assign::Args),
+    /// Run the HTTP server (on the demo city unless grids are given).
+    Serve(serve::Args),
 }
 
 /// Runs the command line; errors are printed with their context.
@@ -34,6 +37,7 @@ pub fn run() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Import(args) => import::run(args),
         Command::Assign(args) => assign::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

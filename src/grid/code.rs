@@ -20,7 +20,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A level of the grid hierarchy, from the district down to the micro-grid, plus the
 /// exclusive grids (专属网格) that overlay the partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// County-level district (区/县/县级市).

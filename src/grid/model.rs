@@ -11,7 +11,19 @@ use super::code::{GridCode, Level};
 
 /// What kind of unit an exclusive grid (专属网格) belongs to; drives which one is responsible
 /// when several overlap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ExclusiveKind {
     /// A school or kindergarten (学校).

@@ -1,0 +1,300 @@
+//! The HTTP API (axum): one module per resource, one error type, one state shared by all
+//! handlers. `router` builds the whole application, documented in OpenAPI as it is built, so
+//! no route can exist without its documentation.
+
+pub mod assign;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod grids;
+pub mod keys;
+pub mod open311;
+pub mod reports;
+pub mod system;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey as ApiKeyScheme, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::assign::Assigner;
+use crate::config::Config;
+use crate::report::{Catalog, DeadlineRules};
+use crate::store::{Store, StoreError, keys as key_store};
+use auth::KeyRing;
+use error::ApiError;
+
+/// Everything a handler may need. Immutable except for the key ring.
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Config,
+    /// The assignment engine over the grids in force.
+    pub assigner: Arc<Assigner>,
+    /// The category classification.
+    pub catalog: Catalog,
+    /// Time limits and the working calendar.
+    pub rules: Arc<DeadlineRules>,
+    /// Reports and keys.
+    pub store: Arc<Store>,
+    /// API keys in force.
+    pub keys: KeyRing,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+    /// West, south, east, north of the area where locations are accepted.
+    pub service_area: [f64; 4],
+    /// The OpenAPI document.
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+/// The process-wide metrics recorder (installed once, shared by every server in a process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (embedding); metrics then go there.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Assembles the state from its parts; loads the keys from the store.
+    pub fn new(
+        config: Config,
+        assigner: Arc<Assigner>,
+        store: Arc<Store>,
+    ) -> Result<Arc<AppState>, StoreError> {
+        let rules = Arc::new(
+            config
+                .deadlines
+                .clone()
+                .prepare()
+                .map_err(|e| StoreError::Internal(format!("deadline rules: {e}")))?,
+        );
+        let keys = store.read(key_store::all)?;
+        let margin_deg = config.assign.service_area_margin_km / 111.0;
+        let service_area =
+            crate::grid::model::bounds(assigner.grids().grids().iter().map(|g| &g.geometry))
+                .map_or([-180.0, -90.0, 180.0, 90.0], |r| {
+                    [
+                        r.min().x - margin_deg * 1.3,
+                        r.min().y - margin_deg,
+                        r.max().x + margin_deg * 1.3,
+                        r.max().y + margin_deg,
+                    ]
+                });
+        let (_, openapi) = routes().split_for_parts();
+        Ok(Arc::new(AppState {
+            keys: KeyRing::new(
+                keys,
+                config.limits.rate_per_sec,
+                config.limits.anonymous_rate_per_sec,
+            ),
+            config,
+            assigner,
+            catalog: Catalog::embedded(),
+            rules,
+            store,
+            metrics: metrics_handle(),
+            service_area,
+            openapi,
+        }))
+    }
+
+    /// Re-reads the keys from the store (after one is created or revoked).
+    pub async fn reload_keys(&self) -> Result<(), ApiError> {
+        let keys = self.store.read_async(key_store::all).await?;
+        self.keys.replace(keys);
+        Ok(())
+    }
+}
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key; `Authorization: Bearer <key>` works too.",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gridscope",
+        description = "Grid governance (网格化治理) API: assign locations to the responsible grid, \
+                       take in reports and move them through their lifecycle, read grids.\n\n\
+                       Errors are JSON: `{\"error\": {\"status\", \"code\", \"field\", \"message\"}}`."
+    ),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "assign", description = "Which grid is responsible for a location"),
+        (name = "reports", description = "Reports (事件) and their lifecycle"),
+        (name = "grids", description = "Grid boundaries and hierarchy"),
+        (name = "keys", description = "API keys (admin)"),
+        (name = "open311", description = "Open311 GeoReport v2 compatibility"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route, with its documentation.
+fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(assign::assign_get, assign::assign_post))
+        .routes(routes!(assign::assign_batch))
+        .routes(routes!(reports::create, reports::list))
+        .routes(routes!(reports::create_batch))
+        .routes(routes!(reports::get))
+        .routes(routes!(reports::transition))
+        .routes(routes!(grids::list))
+        .routes(routes!(grids::get))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(system::categories))
+        .routes(routes!(system::health))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi))
+        .routes(routes!(open311::get_root, open311::post_request))
+        .routes(routes!(open311::get_item))
+}
+
+/// Counts requests and their durations per route and status.
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("gridscope_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("gridscope_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn timeout_error(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took longer than this server allows",
+        )
+    } else {
+        ApiError::internal("request", &err)
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server hit a bug; it has been logged",
+    )
+    .into_response()
+}
+
+/// The whole application.
+pub fn router(state: Arc<AppState>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    let limits = &state.config.limits;
+    router
+        .route_layer(middleware::from_fn(track))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(TraceLayer::new_for_http())
+                .layer(HandleErrorLayer::new(timeout_error))
+                .timeout(Duration::from_secs(limits.request_timeout_s.max(1)))
+                .layer(
+                    CorsLayer::new()
+                        .allow_origin(Any)
+                        .allow_methods(Any)
+                        .allow_headers(Any),
+                )
+                .layer(DefaultBodyLimit::max(limits.body_bytes)),
+        )
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = Arc::clone(&state.store);
+    let pruner = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.keys.prune();
+            }
+        })
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    pruner.abort();
+    let flushed = tokio::task::spawn_blocking(move || store.shutdown())
+        .await
+        .map_err(std::io::Error::other)?;
+    if let Err(e) = flushed {
+        tracing::error!(error = %e, "flushing the store");
+    }
+    served
+}

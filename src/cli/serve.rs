@@ -1,0 +1,229 @@
+//! `gridscope serve`: the HTTP server, on the demo city unless told otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use gridscope::api::{self, AppState};
+use gridscope::assign::AssignConfig;
+use gridscope::config::Config;
+use gridscope::grid::demo::{DemoConfig, generate};
+use gridscope::grid::export::write_levels;
+use gridscope::grid::import::{ImportOptions, grid_files_in, import_files};
+use gridscope::store::keys::{self, NewKey, Role};
+use gridscope::store::{Store, StoreOptions};
+use gridscope::{Assigner, GridSet};
+
+/// Arguments of `gridscope serve`; each overrides the configuration file and environment.
+#[derive(clap::Args)]
+pub struct Args {
+    /// TOML configuration file (default: ./gridscope.toml when it exists).
+    #[arg(long, env = "GRIDSCOPE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<String>,
+    /// DuckDB file.
+    #[arg(long)]
+    database: Option<PathBuf>,
+    /// Directory of grid files (default: the demo city).
+    #[arg(long)]
+    grids: Option<PathBuf>,
+    /// Directory the demo city is written to and reused from.
+    #[arg(long)]
+    demo_dir: Option<PathBuf>,
+    /// Divide the demo city's counts by this (quick trials).
+    #[arg(long)]
+    demo_scale_down: Option<usize>,
+    /// Where the first admin key is written.
+    #[arg(long)]
+    admin_key_file: Option<PathBuf>,
+}
+
+fn load_config(args: &Args) -> anyhow::Result<Config> {
+    let default_file = Path::new("gridscope.toml");
+    let file = args
+        .config
+        .clone()
+        .or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
+    let (mut cfg, warnings) = Config::load(file.as_deref(), std::env::vars())?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(v) = &args.listen {
+        cfg.listen.clone_from(v);
+    }
+    if let Some(v) = &args.database {
+        cfg.database.clone_from(v);
+    }
+    if let Some(v) = &args.grids {
+        cfg.grids = Some(v.clone());
+    }
+    if let Some(v) = &args.demo_dir {
+        cfg.demo_dir.clone_from(v);
+    }
+    if let Some(v) = args.demo_scale_down {
+        cfg.demo_scale_down = v.max(1);
+    }
+    if let Some(v) = &args.admin_key_file {
+        cfg.admin_key_file.clone_from(v);
+    }
+    Ok(cfg)
+}
+
+fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    guard
+}
+
+/// Imports grid files from `dir`, refusing to start on nothing.
+fn import_dir(dir: &Path) -> anyhow::Result<GridSet> {
+    let paths = grid_files_in(dir).with_context(|| format!("listing {}", dir.display()))?;
+    let outcome = import_files(&paths, &ImportOptions::default(), &|_, _| {});
+    for f in &outcome.failed_files {
+        tracing::warn!(file = %f.file, reason = %f.reason, "grid file not read");
+    }
+    if !outcome.refused.is_empty() {
+        tracing::warn!(
+            refused = outcome.refused.len(),
+            "grid features refused; run `gridscope import` for the report"
+        );
+    }
+    if outcome.grids.is_empty() {
+        bail!("no grids in {}", dir.display());
+    }
+    Ok(GridSet::new(outcome.grids))
+}
+
+fn load_grids(cfg: &Config) -> anyhow::Result<GridSet> {
+    if let Some(dir) = &cfg.grids {
+        return import_dir(dir);
+    }
+    let dir = &cfg.demo_dir;
+    let have_files = grid_files_in(dir).map(|f| !f.is_empty()).unwrap_or(false);
+    if have_files {
+        tracing::info!(dir = %dir.display(), "loading the demo city");
+        return import_dir(dir);
+    }
+    tracing::info!(dir = %dir.display(), "generating the Zhengzhou demo city (once; reused on later starts)");
+    let demo = DemoConfig::scaled_down(cfg.demo_scale_down);
+    let grids = generate(&demo, &|step| tracing::debug!(step, "demo city"))
+        .context("generating the demo city")?;
+    let set = GridSet::new(grids);
+    write_levels(&set, dir, false).with_context(|| format!("writing {}", dir.display()))?;
+    Ok(set)
+}
+
+/// Creates an admin key when the database has none, and writes its secret to a file only the
+/// owner can read.
+fn bootstrap_admin(store: &Store, path: &Path) -> anyhow::Result<()> {
+    if !store.read(keys::all)?.is_empty() {
+        return Ok(());
+    }
+    let (key, secret) = store.read(|conn| {
+        keys::create(
+            conn,
+            &NewKey {
+                name: "first admin".into(),
+                role: Role::Admin,
+                scope: None,
+                rate_per_sec: None,
+            },
+        )
+    })?;
+    write_secret(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(key = %key.id, file = %path.display(), "created the first admin key");
+    Ok(())
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{secret}")
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests and flushing storage");
+}
+
+/// Starts the server and runs until SIGINT or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(&args)?;
+    let _log = init_logging(&cfg);
+    let t = Instant::now();
+    let set = Arc::new(load_grids(&cfg)?);
+    let assigner = Arc::new(Assigner::new(
+        set,
+        AssignConfig {
+            snap_tolerance_m: cfg.assign.snap_tolerance_m,
+            ..AssignConfig::default()
+        },
+    ));
+    tracing::info!(
+        grids = assigner.grids().len(),
+        seconds = t.elapsed().as_secs_f64(),
+        "grids indexed"
+    );
+    let rules = Arc::new(cfg.deadlines.clone().prepare().context("[deadlines]")?);
+    let store = Arc::new(
+        Store::open(
+            &cfg.database,
+            rules,
+            &StoreOptions {
+                max_batch: cfg.store.max_batch,
+                ..StoreOptions::default()
+            },
+        )
+        .with_context(|| format!("opening {}", cfg.database.display()))?,
+    );
+    bootstrap_admin(&store, &cfg.admin_key_file)?;
+    let listen = cfg.listen.clone();
+    let state = AppState::new(cfg, assigner, store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        println!("gridscope is serving on http://{addr}/  (API: http://{addr}/api/v1/openapi.json, health: http://{addr}/health)");
+        api::serve(state, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

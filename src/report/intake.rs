@@ -1,0 +1,113 @@
+//! Intake: turns a validated report into what the store writes, placing it in its grids (by the
+//! assignment engine), in H3 cells, and giving it its deadline.
+
+use chrono::{DateTime, Utc};
+use h3o::{LatLng, Resolution};
+
+use super::category::CategoryId;
+use super::deadline::DeadlineRules;
+use super::model::Channel;
+use crate::assign::{Assigner, Assignment, Method};
+use crate::coords::Wgs84Point;
+use crate::grid::code::Level;
+use crate::store::record::{CITY_QUEUE, H3_RESOLUTIONS, NewReport, Placement, RawLocation};
+
+/// A report as a client states it, already validated field by field.
+#[derive(Debug, Clone)]
+pub struct ReportDraft {
+    /// Intake channel.
+    pub channel: Channel,
+    /// GB/T 47678.5 class (checked against the catalog).
+    pub category: CategoryId,
+    /// Free text.
+    pub description: String,
+    /// The app's own reference.
+    pub reporter_ref: Option<String>,
+    /// Photo URLs.
+    pub photos: Vec<String>,
+    /// The location as sent.
+    pub raw: RawLocation,
+    /// The location in WGS84.
+    pub location: Wgs84Point,
+    /// When it was reported; `None` means now.
+    pub reported_at: Option<DateTime<Utc>>,
+    /// Client-chosen key that makes retries safe.
+    pub idempotency_key: Option<String>,
+}
+
+/// Where an assignment puts a point, as codes.
+pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
+    let set = assigner.grids();
+    let code = |id| set.grid(id).code.to_string();
+    let mut p = Placement {
+        district: None,
+        grid_l1: None,
+        grid_l2: None,
+        grid_l3: None,
+        micro: a.micro.map(code),
+        exclusive: a.exclusive.iter().map(|&id| code(id)).collect(),
+        assigned_grid: a.grid.map_or_else(|| CITY_QUEUE.to_string(), code),
+        method: a.method.name().to_string(),
+        distance_m: if a.method == Method::Snapped {
+            a.distance_m
+        } else {
+            0.0
+        },
+        responsible: a.responsible.map_or_else(|| CITY_QUEUE.to_string(), code),
+    };
+    for id in assigner.chain(a) {
+        let slot = match set.grid(id).level() {
+            Level::District => &mut p.district,
+            Level::One => &mut p.grid_l1,
+            Level::Two => &mut p.grid_l2,
+            Level::Three => &mut p.grid_l3,
+            Level::Micro | Level::Exclusive => continue,
+        };
+        *slot = Some(code(id));
+    }
+    p
+}
+
+/// The H3 cells of a point at [`H3_RESOLUTIONS`], as raw 64-bit indexes.
+pub fn h3_cells(p: Wgs84Point) -> [u64; 5] {
+    let mut out = [0u64; 5];
+    // A validated WGS84 point is always a valid H3 coordinate.
+    if let Ok(ll) = LatLng::new(p.lat(), p.lon()) {
+        for (slot, res) in out.iter_mut().zip(H3_RESOLUTIONS) {
+            if let Ok(r) = Resolution::try_from(res) {
+                *slot = u64::from(ll.to_cell(r));
+            }
+        }
+    }
+    out
+}
+
+/// Builds the row to store: assigns the point, computes H3 cells and the deadline. Returns the
+/// assignment too, for the answer to the client.
+pub fn prepare(
+    assigner: &Assigner,
+    rules: &DeadlineRules,
+    draft: ReportDraft,
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> (NewReport, Assignment) {
+    let a = assigner.assign(draft.location);
+    let reported_at = draft.reported_at.unwrap_or(now);
+    let report = NewReport {
+        channel: draft.channel,
+        category: draft.category,
+        description: draft.description,
+        reporter_ref: draft.reporter_ref,
+        photos: draft.photos,
+        raw: draft.raw,
+        lon: draft.location.lon(),
+        lat: draft.location.lat(),
+        h3: h3_cells(draft.location),
+        reported_at,
+        placement: placement(assigner, &a),
+        deadline: rules.deadline(draft.category, reported_at),
+        created_by: created_by.to_string(),
+        idempotency_key: draft.idempotency_key,
+    };
+    (report, a)
+}

@@ -1,0 +1,190 @@
+//! Storage in an embedded DuckDB file: reports, their append-only history and API keys.
+//!
+//! One writer thread owns the write connection and commits in batches (see [`writer`]); reads
+//! use a pool of other connections and see committed data only, so they never block ingest.
+
+pub mod keys;
+pub mod query;
+pub mod record;
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use duckdb::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::report::DeadlineRules;
+use record::NewReport;
+use writer::{Command, Created, TransitionDone, TransitionError, TransitionRequest};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DuckDB reported an error.
+    #[error("database: {0}")]
+    Db(#[from] duckdb::Error),
+    /// A batch could not be committed; nothing in it was written.
+    #[error("write failed, nothing was stored: {0}")]
+    Write(String),
+    /// A migration failed.
+    #[error("migration to schema version {version} failed: {source}")]
+    Migration {
+        /// The version being applied.
+        version: usize,
+        /// Why.
+        source: duckdb::Error,
+    },
+    /// The file was written by a newer gridscope.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    TooNew {
+        /// Version in the file.
+        found: usize,
+        /// Highest version this build knows.
+        supported: usize,
+    },
+    /// The store is shutting down.
+    #[error("the store is shutting down")]
+    Closed,
+    /// An invariant of the store did not hold.
+    #[error("store: {0}")]
+    Internal(String),
+}
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most commands in one group commit.
+    pub max_batch: usize,
+    /// Depth of the writer's queue; further writers wait (back-pressure).
+    pub queue: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 4096,
+            queue: 65536,
+        }
+    }
+}
+
+/// An open store. Cheap to share behind an `Arc`.
+pub struct Store {
+    path: PathBuf,
+    tx: Mutex<Option<mpsc::Sender<Command>>>,
+    writer: Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
+    base: Mutex<Connection>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, migrates it and starts the writer.
+    pub fn open(
+        path: &Path,
+        rules: Arc<DeadlineRules>,
+        opts: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        schema::migrate(&conn)?;
+        let base = conn.try_clone()?;
+        let (tx, rx) = mpsc::channel(opts.queue.max(1));
+        let max_batch = opts.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("gridscope-writer".into())
+            .spawn(move || writer::run(conn, rx, rules, max_batch))
+            .map_err(|e| StoreError::Internal(format!("starting the writer: {e}")))?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            base: Mutex::new(base),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
+        lock(&self.tx).clone().ok_or(StoreError::Closed)
+    }
+
+    /// Writes new reports; returns once they are committed (durable).
+    pub async fn create(&self, reports: Vec<NewReport>) -> Result<Vec<Created>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(Command::Create { reports, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies a lifecycle transition; returns once it is committed.
+    pub async fn transition(
+        &self,
+        request: TransitionRequest,
+    ) -> Result<TransitionDone, TransitionError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(Command::Transition {
+                request: Box::new(request),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled connection (blocking; call from a blocking context).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = match lock(&self.idle).pop() {
+            Some(c) => c,
+            None => lock(&self.base).try_clone()?,
+        };
+        let out = f(&conn);
+        lock(&self.idle).push(conn);
+        out
+    }
+
+    /// Runs a read on the blocking thread pool.
+    pub async fn read_async<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.read(f))
+            .await
+            .map_err(|e| StoreError::Internal(format!("read task: {e}")))?
+    }
+
+    /// Stops accepting writes, lets the writer finish its queue, checkpoints and waits.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
+        lock(&self.tx).take();
+        match lock(&self.writer).take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| StoreError::Internal("the writer panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "closing the store");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Reads: one report, its history, and filtered listings with cursor paging. Reads run on their
+//! own connections and see committed data only, so they never wait for the writer.
+
+use chrono::{DateTime, Utc};
+use duckdb::types::Value;
+use duckdb::{Connection, OptionalExt, Row};
+
+use super::StoreError;
+use super::record::{HistoryEntry, Placement, RawLocation, ReportRecord};
+use super::writer::ts;
+use crate::Level;
+use crate::grid::code::GridCode;
+use crate::report::{CategoryId, Channel, ReportId, Status};
+
+const REPORT_COLUMNS: &str = "id, channel, category, description, reporter_ref, photos, raw_lon, \
+    raw_lat, raw_crs, lon, lat, h3_r10, district, grid_l1, grid_l2, grid_l3, micro, exclusive, \
+    assigned_grid, assign_method, assign_distance_m, responsible, status, reported_at, \
+    created_at, deadline, accepted_at, dispatched_at, handled_at, closed_at, rating, \
+    rework_count, extension_count, escalation_count, send_back_count, updated_at, created_by";
+
+fn parse<T: std::str::FromStr>(s: String, what: &str) -> Result<T, duckdb::Error>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| {
+        duckdb::Error::FromSqlConversionFailure(
+            0,
+            duckdb::types::Type::Text,
+            format!("{what}: {e}").into(),
+        )
+    })
+}
+
+fn report_from_row(r: &Row<'_>, now: DateTime<Utc>) -> Result<ReportRecord, duckdb::Error> {
+    let photos: String = r.get(5)?;
+    let exclusive: String = r.get(17)?;
+    let status: Status = parse(r.get(22)?, "status")?;
+    let deadline: DateTime<Utc> = r.get(25)?;
+    let closed_at: Option<DateTime<Utc>> = r.get(29)?;
+    let rating: Option<String> = r.get(30)?;
+    let h3: u64 = r.get(11)?;
+    Ok(ReportRecord {
+        id: ReportId(r.get(0)?),
+        channel: parse::<Channel>(r.get(1)?, "channel")?,
+        category: parse::<CategoryId>(r.get(2)?, "category")?,
+        description: r.get(3)?,
+        reporter_ref: r.get(4)?,
+        photos: serde_json::from_str(&photos).unwrap_or_default(),
+        raw_location: RawLocation {
+            lon: r.get(6)?,
+            lat: r.get(7)?,
+            crs: parse(r.get(8)?, "crs")?,
+        },
+        lon: r.get(9)?,
+        lat: r.get(10)?,
+        h3_r10: format!("{h3:x}"),
+        placement: Placement {
+            district: r.get(12)?,
+            grid_l1: r.get(13)?,
+            grid_l2: r.get(14)?,
+            grid_l3: r.get(15)?,
+            micro: r.get(16)?,
+            exclusive: exclusive
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            assigned_grid: r.get(18)?,
+            method: r.get(19)?,
+            distance_m: r.get(20)?,
+            responsible: r.get(21)?,
+        },
+        status,
+        reported_at: r.get(23)?,
+        created_at: r.get(24)?,
+        deadline,
+        overdue: !status.is_final() && now > deadline,
+        accepted_at: r.get(26)?,
+        dispatched_at: r.get(27)?,
+        handled_at: r.get(28)?,
+        closed_at,
+        closed_on_time: closed_at.map(|c| c <= deadline),
+        rating: rating.map(|s| parse(s, "rating")).transpose()?,
+        rework_count: r.get(31)?,
+        extension_count: r.get(32)?,
+        escalation_count: r.get(33)?,
+        send_back_count: r.get(34)?,
+        updated_at: r.get(35)?,
+        created_by: r.get(36)?,
+    })
+}
+
+/// One report by id.
+pub fn report(conn: &Connection, id: ReportId) -> Result<Option<ReportRecord>, StoreError> {
+    let now = Utc::now();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLUMNS} FROM reports WHERE id = ?"
+    ))?;
+    Ok(stmt
+        .query_row([id.0], |r| report_from_row(r, now))
+        .optional()?)
+}
+
+/// A report's history, oldest first.
+pub fn history(conn: &Connection, id: ReportId) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, happened_at, action, actor, from_status, to_status, reason, detail \
+         FROM report_history WHERE report_id = ? ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([id.0], |r| {
+        let detail: Option<String> = r.get(7)?;
+        Ok(HistoryEntry {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            action: r.get(2)?,
+            actor: r.get(3)?,
+            from_status: r.get(4)?,
+            to_status: r.get(5)?,
+            reason: r.get(6)?,
+            detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Which reports a listing returns. Every field narrows the result; all are optional.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Reports within this grid (any level; exclusive grids by membership).
+    pub grid: Option<GridCode>,
+    /// Reports in one of these statuses.
+    pub status: Vec<Status>,
+    /// Reports of any of these categories, or of a major class when given as `matter:06`.
+    pub categories: Vec<String>,
+    /// Only these reports.
+    pub ids: Vec<ReportId>,
+    /// Reports from this channel.
+    pub channel: Option<Channel>,
+    /// Reported at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Reported before.
+    pub to: Option<DateTime<Utc>>,
+    /// West, south, east, north in WGS84.
+    pub bbox: Option<[f64; 4]>,
+    /// Only reports created by this key (a reporter app sees its own).
+    pub created_by: Option<String>,
+    /// Only reports open past their deadline.
+    pub overdue: Option<bool>,
+}
+
+/// A page of a listing, newest first, with the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The reports.
+    pub reports: Vec<ReportRecord>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next: Option<ReportId>,
+}
+
+/// Lists reports matching `filter`, newest first, `limit` at a time, starting below `before`.
+pub fn list(
+    conn: &Connection,
+    filter: &ReportFilter,
+    before: Option<ReportId>,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(g) = &filter.grid {
+        let column = match g.level() {
+            Level::District => "district",
+            Level::One => "grid_l1",
+            Level::Two => "grid_l2",
+            Level::Three => "grid_l3",
+            Level::Micro => "micro",
+            Level::Exclusive => "',' || exclusive || ','",
+        };
+        if g.level() == Level::Exclusive {
+            clauses.push(format!("{column} LIKE ?"));
+            args.push(Value::Text(format!("%,{},%", g.as_str())));
+        } else {
+            clauses.push(format!("{column} = ?"));
+            args.push(Value::Text(g.as_str().to_string()));
+        }
+    }
+    if !filter.status.is_empty() {
+        let marks = vec!["?"; filter.status.len()].join(", ");
+        clauses.push(format!("status IN ({marks})"));
+        args.extend(filter.status.iter().map(|s| Value::Text(s.name().into())));
+    }
+    if !filter.categories.is_empty() {
+        let ors = vec!["category LIKE ?"; filter.categories.len()].join(" OR ");
+        clauses.push(format!("({ors})"));
+        args.extend(
+            filter
+                .categories
+                .iter()
+                .map(|c| Value::Text(format!("{c}%"))),
+        );
+    }
+    if !filter.ids.is_empty() {
+        let marks = vec!["?"; filter.ids.len()].join(", ");
+        clauses.push(format!("id IN ({marks})"));
+        args.extend(filter.ids.iter().map(|i| Value::BigInt(i.0)));
+    }
+    if let Some(c) = filter.channel {
+        clauses.push("channel = ?".into());
+        args.push(Value::Text(c.name().into()));
+    }
+    if let Some(t) = filter.from {
+        clauses.push("reported_at >= ?".into());
+        args.push(ts(t));
+    }
+    if let Some(t) = filter.to {
+        clauses.push("reported_at < ?".into());
+        args.push(ts(t));
+    }
+    if let Some([w, s, e, n]) = filter.bbox {
+        clauses.push("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?".into());
+        args.extend([w, e, s, n].map(Value::Double));
+    }
+    if let Some(k) = &filter.created_by {
+        clauses.push("created_by = ?".into());
+        args.push(Value::Text(k.clone()));
+    }
+    if let Some(overdue) = filter.overdue {
+        let open = "status NOT IN ('closed', 'rejected') AND deadline < ?";
+        clauses.push(if overdue {
+            open.to_string()
+        } else {
+            format!("NOT ({open})")
+        });
+        args.push(ts(Utc::now()));
+    }
+    if let Some(b) = before {
+        clauses.push("id < ?".into());
+        args.push(Value::BigInt(b.0));
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {REPORT_COLUMNS} FROM reports {filter_sql} ORDER BY id DESC LIMIT {}",
+        limit + 1
+    );
+    let now = Utc::now();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut reports = stmt
+        .query_map(duckdb::params_from_iter(args), |r| report_from_row(r, now))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if reports.len() > limit {
+        reports.truncate(limit);
+        reports.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(Page { reports, next })
+}
+
+/// Number of reports and history entries: for health checks and tests.
+pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_history)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
