@@ -207,6 +207,15 @@ pub fn batch_format(req: &Request) -> Result<BatchFormat, ApiError> {
     }
 }
 
+/// 413 for a batch over the configured size.
+pub fn batch_too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+        format!("a batch may hold at most {max} records"),
+    )
+}
+
 /// Parses a batch body of records in any [`BatchFormat`], naming the record at fault
 /// (`[3].lat` for JSON, `line 4: ...` for NDJSON, `row 4: ...` for CSV).
 pub fn parse_batch<T: serde::de::DeserializeOwned>(
@@ -214,13 +223,7 @@ pub fn parse_batch<T: serde::de::DeserializeOwned>(
     format: BatchFormat,
     max: usize,
 ) -> Result<Vec<T>, ApiError> {
-    let too_many = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!("a batch may hold at most {max} records"),
-        )
-    };
+    let too_many = || batch_too_large(max);
     let items: Vec<T> = match format {
         BatchFormat::Json => parse_json(bytes)?,
         BatchFormat::Ndjson => {

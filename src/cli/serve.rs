@@ -79,8 +79,10 @@ fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
         .or_else(|_| EnvFilter::try_new(&cfg.log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()

@@ -66,10 +66,9 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    /// The SHA-256 of a secret, as stored.
+    /// The SHA-256 of a secret, as stored (lowercase hex).
     pub fn hash_secret(secret: &str) -> String {
-        let digest = Sha256::digest(secret.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&Sha256::digest(secret.as_bytes()))
     }
 
     /// The stored hash of this key's secret.
@@ -94,10 +93,21 @@ pub struct NewKey {
     pub rate_per_sec: Option<u32>,
 }
 
+/// Lowercase hex of some bytes.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&buf)
 }
 
 /// Creates a key; returns it with its secret, which is not stored and cannot be shown again.

@@ -101,8 +101,34 @@ pub fn report(conn: &Connection, id: ReportId) -> Result<Option<ReportRecord>, S
         .optional()?)
 }
 
-/// A report's history, oldest first.
+/// A report's history, oldest first. Entry 0 is the report itself, read from its row; the
+/// transitions after it are appended to `report_history` as they happen.
 pub fn history(conn: &Connection, id: ReportId) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut first = conn.prepare_cached(
+        "SELECT created_at, created_by, channel, assigned_grid, assign_method \
+         FROM reports WHERE id = ?",
+    )?;
+    let Some(created) = first
+        .query_row([id.0], |r| {
+            let (channel, grid, method): (String, String, String) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
+            Ok(HistoryEntry {
+                seq: 0,
+                at: r.get(0)?,
+                action: "report".into(),
+                actor: r.get(1)?,
+                from_status: None,
+                to_status: Status::Reported.name().into(),
+                reason: None,
+                detail: Some(serde_json::json!({
+                    "channel": channel, "assigned_grid": grid, "method": method,
+                })),
+            })
+        })
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT seq, happened_at, action, actor, from_status, to_status, reason, detail \
          FROM report_history WHERE report_id = ? ORDER BY seq",
@@ -120,7 +146,11 @@ pub fn history(conn: &Connection, id: ReportId) -> Result<Vec<HistoryEntry>, Sto
             detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out = vec![created];
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
 }
 
 /// Which reports a listing returns. Every field narrows the result; all are optional.

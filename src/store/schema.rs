@@ -8,7 +8,8 @@ use super::StoreError;
 /// Migrations in order; the version of a database is the number applied. Never edit a
 /// published migration: add a new one.
 const MIGRATIONS: &[&str] = &[
-    // 1: reports, their append-only history, and API keys.
+    // 1: reports, their append-only history of transitions (the creation is the report row),
+    //    and API keys.
     r#"
     CREATE TABLE reports (
         id                BIGINT NOT NULL,

@@ -11,8 +11,8 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{Appender, Connection, OptionalExt, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::record::{CITY_QUEUE, NewReport};
+use super::{StoreError, columns};
 use crate::grid::code::GridCode;
 use crate::report::lifecycle::{self, State};
 use crate::report::{Action, DeadlineRules, IllegalTransition, ReportId, Status};
@@ -141,6 +141,7 @@ pub(crate) fn run(
         idempotency,
         rules,
     };
+    let mut appenders = Appenders::new(&conn)?;
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -150,8 +151,14 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut state, std::mem::take(&mut batch));
+        commit_batch(
+            &conn,
+            &mut appenders,
+            &mut state,
+            std::mem::take(&mut batch),
+        );
     }
+    drop(appenders);
     conn.execute_batch("CHECKPOINT")?;
     Ok(())
 }
@@ -165,10 +172,15 @@ enum Outcome {
 /// Applies a batch in one transaction and answers everyone. If the database fails part-way,
 /// the batch is rolled back and each command is retried alone, so one bad command cannot sink
 /// its neighbours.
-fn commit_batch(conn: &Connection, state: &mut WriterState, batch: Vec<Command>) {
+fn commit_batch<'c>(
+    conn: &'c Connection,
+    appenders: &mut Appenders<'c>,
+    state: &mut WriterState,
+    batch: Vec<Command>,
+) {
     let saved_next = state.next_id;
     let mut new_keys = Vec::new();
-    let applied = apply(conn, state, &batch, &mut new_keys);
+    let applied = apply(conn, appenders, state, &batch, &mut new_keys);
     match applied {
         Ok(outcomes) => {
             for (k, id) in new_keys {
@@ -179,12 +191,17 @@ fn commit_batch(conn: &Connection, state: &mut WriterState, batch: Vec<Command>)
         Err(e) => {
             state.next_id = saved_next;
             let _ = conn.execute_batch("ROLLBACK");
+            // A failed flush invalidates an appender; start afresh.
+            match Appenders::new(conn) {
+                Ok(fresh) => *appenders = fresh,
+                Err(e) => tracing::error!(error = %e, "re-creating appenders"),
+            }
             if batch.len() == 1 {
                 fail_all(batch, &e);
             } else {
                 tracing::warn!(error = %e, size = batch.len(), "batch failed; retrying one by one");
                 for cmd in batch {
-                    commit_batch(conn, state, vec![cmd]);
+                    commit_batch(conn, appenders, state, vec![cmd]);
                 }
             }
         }
@@ -225,17 +242,35 @@ fn fail_all(batch: Vec<Command>, e: &duckdb::Error) {
     }
 }
 
+/// Appenders kept open for the writer's life: creating one per batch costs more than the
+/// appending of a small batch.
+struct Appenders<'c> {
+    reports: Appender<'c>,
+    history: Appender<'c>,
+}
+
+impl<'c> Appenders<'c> {
+    fn new(conn: &'c Connection) -> Result<Self, duckdb::Error> {
+        Ok(Appenders {
+            reports: conn.appender("reports")?,
+            history: conn.appender("report_history")?,
+        })
+    }
+}
+
 fn apply(
     conn: &Connection,
+    appenders: &mut Appenders<'_>,
     state: &mut WriterState,
     batch: &[Command],
     new_keys: &mut Vec<((String, String), ReportId)>,
 ) -> Result<Vec<Outcome>, duckdb::Error> {
+    let started = std::time::Instant::now();
     conn.execute_batch("BEGIN TRANSACTION")?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fresh: Vec<(ReportId, &NewReport)> = Vec::new();
     {
-        let mut reports = conn.appender("reports")?;
-        let mut history = conn.appender("report_history")?;
+        let history = &mut appenders.history;
         let mut batch_keys: HashMap<(String, String), ReportId> = HashMap::new();
         for cmd in batch {
             match cmd {
@@ -255,7 +290,7 @@ fn apply(
                         }
                         let id = ReportId(state.next_id);
                         state.next_id += 1;
-                        append_report(&mut reports, &mut history, id, r)?;
+                        fresh.push((id, r));
                         if let Some(k) = key {
                             batch_keys.insert(k.clone(), id);
                             new_keys.push((k, id));
@@ -268,7 +303,7 @@ fn apply(
                     outcomes.push(Outcome::Created(created));
                 }
                 Command::Transition { request, .. } => {
-                    let result = transition(conn, &mut history, &state.rules, request);
+                    let result = transition(conn, history, &state.rules, request);
                     match result {
                         Err(TransitionError::Store(StoreError::Db(e))) => return Err(e),
                         other => outcomes.push(Outcome::Transition(other)),
@@ -276,86 +311,29 @@ fn apply(
                 }
             }
         }
-        reports.flush()?;
         history.flush()?;
     }
+    if !fresh.is_empty() {
+        let now = Utc::now();
+        let arrow = |e: duckdb::arrow::error::ArrowError| {
+            duckdb::Error::ToSqlConversionFailure(Box::new(e))
+        };
+        // The creation is the report row itself (history entry 0 is read from it), so a
+        // create writes one table.
+        let reports = &mut appenders.reports;
+        reports.append_record_batch(columns::reports_batch(&fresh, now).map_err(arrow)?)?;
+        reports.flush()?;
+    }
+    let appended = started.elapsed();
     conn.execute_batch("COMMIT")?;
+    tracing::debug!(
+        commands = batch.len(),
+        reports = fresh.len(),
+        apply_ms = appended.as_secs_f64() * 1e3,
+        commit_ms = (started.elapsed() - appended).as_secs_f64() * 1e3,
+        "group commit"
+    );
     Ok(outcomes)
-}
-
-fn append_report(
-    reports: &mut Appender<'_>,
-    history: &mut Appender<'_>,
-    id: ReportId,
-    r: &NewReport,
-) -> Result<(), duckdb::Error> {
-    let now = Utc::now();
-    let p = &r.placement;
-    let photos = serde_json::to_string(&r.photos).unwrap_or_else(|_| "[]".into());
-    let exclusive = p.exclusive.join(",");
-    let [h6, h7, h8, h9, h10] = r.h3;
-    reports.append_row(params![
-        id.0,
-        ts(r.reported_at),
-        ts(now),
-        r.channel.name(),
-        r.category.to_string(),
-        r.description,
-        r.reporter_ref,
-        photos,
-        r.raw.lon,
-        r.raw.lat,
-        r.raw.crs.name(),
-        r.lon,
-        r.lat,
-        h6,
-        h7,
-        h8,
-        h9,
-        h10,
-        p.district,
-        p.grid_l1,
-        p.grid_l2,
-        p.grid_l3,
-        p.micro,
-        exclusive,
-        p.assigned_grid,
-        p.method,
-        p.distance_m,
-        p.responsible,
-        Status::Reported.name(),
-        ts(r.deadline),
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        0i32,
-        0i32,
-        0i32,
-        0i32,
-        1i32,
-        ts(now),
-        r.created_by,
-        r.idempotency_key,
-    ])?;
-    let detail = serde_json::json!({
-        "channel": r.channel.name(),
-        "assigned_grid": p.assigned_grid,
-        "method": p.method,
-    })
-    .to_string();
-    history.append_row(params![
-        id.0,
-        0i32,
-        ts(now),
-        "report",
-        r.created_by,
-        Value::Null,
-        Status::Reported.name(),
-        Value::Null,
-        detail,
-    ])
 }
 
 /// The mutable part of a report row, read, changed and written back by a transition.

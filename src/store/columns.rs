@@ -1,0 +1,202 @@
+//! New reports as Arrow columns, appended to DuckDB in one call per batch: far cheaper than
+//! binding ~50 values per row one at a time.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use duckdb::arrow::array::{
+    ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+    TimestampMicrosecondArray, UInt64Array,
+};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use duckdb::arrow::error::ArrowError;
+use duckdb::arrow::record_batch::RecordBatch;
+
+use super::record::NewReport;
+use crate::report::{ReportId, Status};
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn text<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<StringArray>())
+}
+
+fn opt_text<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
+}
+
+fn stamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(values.collect::<TimestampMicrosecondArray>())
+}
+
+fn schema(columns: &[(&str, DataType)]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, t)| Field::new(*name, t.clone(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The rows of the `reports` table for `rows`, in the table's column order.
+pub fn reports_batch(
+    rows: &[(ReportId, &NewReport)],
+    now: DateTime<Utc>,
+) -> Result<RecordBatch, ArrowError> {
+    use DataType::{Float32, Float64, Int32, Int64, UInt64, Utf8};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let n = rows.len();
+    let r = || rows.iter().map(|(_, r)| *r);
+    let now_col = || stamps(std::iter::repeat_n(Some(micros(now)), n));
+    let null_ts = || stamps(std::iter::repeat_n(None, n));
+    let zeros = || Arc::new(Int32Array::from(vec![0; n])) as ArrayRef;
+    let photos: Vec<String> = r()
+        .map(|x| serde_json::to_string(&x.photos).unwrap_or_else(|_| "[]".into()))
+        .collect();
+    let exclusive: Vec<String> = r().map(|x| x.placement.exclusive.join(",")).collect();
+    let categories: Vec<String> = r().map(|x| x.category.to_string()).collect();
+    let h3 = |i: usize| Arc::new(r().map(|x| x.h3[i]).collect::<UInt64Array>()) as ArrayRef;
+    let columns: Vec<(&str, DataType, ArrayRef)> = vec![
+        (
+            "id",
+            Int64,
+            Arc::new(rows.iter().map(|(id, _)| id.0).collect::<Int64Array>()),
+        ),
+        (
+            "reported_at",
+            ts.clone(),
+            stamps(r().map(|x| Some(micros(x.reported_at)))),
+        ),
+        ("created_at", ts.clone(), now_col()),
+        ("channel", Utf8, text(r().map(|x| x.channel.name()))),
+        (
+            "category",
+            Utf8,
+            text(categories.iter().map(String::as_str)),
+        ),
+        (
+            "description",
+            Utf8,
+            text(r().map(|x| x.description.as_str())),
+        ),
+        (
+            "reporter_ref",
+            Utf8,
+            opt_text(r().map(|x| x.reporter_ref.as_deref())),
+        ),
+        ("photos", Utf8, text(photos.iter().map(String::as_str))),
+        (
+            "raw_lon",
+            Float64,
+            Arc::new(r().map(|x| x.raw.lon).collect::<Float64Array>()),
+        ),
+        (
+            "raw_lat",
+            Float64,
+            Arc::new(r().map(|x| x.raw.lat).collect::<Float64Array>()),
+        ),
+        ("raw_crs", Utf8, text(r().map(|x| x.raw.crs.name()))),
+        (
+            "lon",
+            Float64,
+            Arc::new(r().map(|x| x.lon).collect::<Float64Array>()),
+        ),
+        (
+            "lat",
+            Float64,
+            Arc::new(r().map(|x| x.lat).collect::<Float64Array>()),
+        ),
+        ("h3_r6", UInt64, h3(0)),
+        ("h3_r7", UInt64, h3(1)),
+        ("h3_r8", UInt64, h3(2)),
+        ("h3_r9", UInt64, h3(3)),
+        ("h3_r10", UInt64, h3(4)),
+        (
+            "district",
+            Utf8,
+            opt_text(r().map(|x| x.placement.district.as_deref())),
+        ),
+        (
+            "grid_l1",
+            Utf8,
+            opt_text(r().map(|x| x.placement.grid_l1.as_deref())),
+        ),
+        (
+            "grid_l2",
+            Utf8,
+            opt_text(r().map(|x| x.placement.grid_l2.as_deref())),
+        ),
+        (
+            "grid_l3",
+            Utf8,
+            opt_text(r().map(|x| x.placement.grid_l3.as_deref())),
+        ),
+        (
+            "micro",
+            Utf8,
+            opt_text(r().map(|x| x.placement.micro.as_deref())),
+        ),
+        (
+            "exclusive",
+            Utf8,
+            text(exclusive.iter().map(String::as_str)),
+        ),
+        (
+            "assigned_grid",
+            Utf8,
+            text(r().map(|x| x.placement.assigned_grid.as_str())),
+        ),
+        (
+            "assign_method",
+            Utf8,
+            text(r().map(|x| x.placement.method.as_str())),
+        ),
+        (
+            "assign_distance_m",
+            Float32,
+            Arc::new(
+                r().map(|x| x.placement.distance_m)
+                    .collect::<Float32Array>(),
+            ),
+        ),
+        (
+            "responsible",
+            Utf8,
+            text(r().map(|x| x.placement.responsible.as_str())),
+        ),
+        (
+            "status",
+            Utf8,
+            text(std::iter::repeat_n(Status::Reported.name(), n)),
+        ),
+        (
+            "deadline",
+            ts.clone(),
+            stamps(r().map(|x| Some(micros(x.deadline)))),
+        ),
+        ("accepted_at", ts.clone(), null_ts()),
+        ("dispatched_at", ts.clone(), null_ts()),
+        ("handled_at", ts.clone(), null_ts()),
+        ("closed_at", ts.clone(), null_ts()),
+        ("rating", Utf8, opt_text(std::iter::repeat_n(None, n))),
+        ("rework_count", Int32, zeros()),
+        ("extension_count", Int32, zeros()),
+        ("escalation_count", Int32, zeros()),
+        ("send_back_count", Int32, zeros()),
+        ("history_len", Int32, Arc::new(Int32Array::from(vec![1; n]))),
+        ("updated_at", ts, now_col()),
+        ("created_by", Utf8, text(r().map(|x| x.created_by.as_str()))),
+        (
+            "idempotency_key",
+            Utf8,
+            opt_text(r().map(|x| x.idempotency_key.as_deref())),
+        ),
+    ];
+    let fields: Vec<(&str, DataType)> = columns.iter().map(|(n, t, _)| (*n, t.clone())).collect();
+    RecordBatch::try_new(
+        schema(&fields),
+        columns.into_iter().map(|(_, _, a)| a).collect(),
+    )
+}
