@@ -11,6 +11,7 @@ pub mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -61,6 +62,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Depth of the writer's queue; further writers wait (back-pressure).
     pub queue: usize,
+    /// Checkpoint when the write-ahead log reaches this size.
+    pub checkpoint_wal_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +71,7 @@ impl Default for StoreOptions {
         Self {
             max_batch: 4096,
             queue: 65536,
+            checkpoint_wal_bytes: 64 << 20,
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct Store {
     path: PathBuf,
     tx: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
+    stop: Arc<AtomicBool>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
 }
@@ -93,6 +99,9 @@ impl Store {
         opts: &StoreOptions,
     ) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        // Checkpoints run on their own thread (see `checkpointer`) instead of inside whichever
+        // commit crosses the threshold; the threshold stays as a backstop.
+        conn.execute_batch("SET checkpoint_threshold = '1GB'")?;
         schema::migrate(&conn)?;
         let base = conn.try_clone()?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
@@ -101,10 +110,23 @@ impl Store {
             .name("gridscope-writer".into())
             .spawn(move || writer::run(conn, rx, rules, max_batch))
             .map_err(|e| StoreError::Internal(format!("starting the writer: {e}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = {
+            let conn = base.try_clone()?;
+            let wal = wal_path(path);
+            let stop = Arc::clone(&stop);
+            let every = opts.checkpoint_wal_bytes;
+            std::thread::Builder::new()
+                .name("gridscope-checkpoint".into())
+                .spawn(move || checkpointer(&conn, &wal, every, &stop))
+                .map_err(|e| StoreError::Internal(format!("starting the checkpointer: {e}")))?
+        };
         Ok(Store {
             path: path.to_path_buf(),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            stop,
+            checkpointer: Mutex::new(Some(checkpointer)),
             base: Mutex::new(base),
             idle: Mutex::new(Vec::new()),
         })
@@ -173,11 +195,42 @@ impl Store {
     /// Stops accepting writes, lets the writer finish its queue, checkpoints and waits.
     pub fn shutdown(&self) -> Result<(), StoreError> {
         lock(&self.tx).take();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = lock(&self.checkpointer).take() {
+            let _ = handle.join();
+        }
         match lock(&self.writer).take() {
             Some(handle) => handle
                 .join()
                 .map_err(|_| StoreError::Internal("the writer panicked".into()))?,
             None => Ok(()),
+        }
+    }
+}
+
+/// DuckDB's write-ahead log beside a database file.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".wal");
+    PathBuf::from(name)
+}
+
+/// Folds the write-ahead log into the database file whenever it has grown past `every` bytes,
+/// off the writer's path, so no create waits behind a checkpoint.
+fn checkpointer(conn: &Connection, wal: &Path, every: u64, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let size = std::fs::metadata(wal).map_or(0, |m| m.len());
+        if size >= every {
+            let started = std::time::Instant::now();
+            match conn.execute_batch("CHECKPOINT") {
+                Ok(()) => tracing::debug!(
+                    wal_bytes = size,
+                    ms = started.elapsed().as_millis() as u64,
+                    "checkpoint"
+                ),
+                Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
+            }
         }
     }
 }
