@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use duckdb::arrow::array::{
-    ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
-    TimestampMicrosecondArray, UInt64Array,
+    ArrayRef, Float32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    UInt64Array,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 
 use super::record::NewReport;
-use crate::report::{ReportId, Status};
+use crate::report::ReportId;
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -40,18 +40,53 @@ fn schema(columns: &[(&str, DataType)]) -> Arc<Schema> {
     ))
 }
 
-/// The rows of the `reports` table for `rows`, in the table's column order.
+/// The columns a new report sets; the others (status, lifecycle times, counters) start at the
+/// table's defaults.
+pub const NEW_REPORT_COLUMNS: [&str; 32] = [
+    "id",
+    "reported_at",
+    "created_at",
+    "channel",
+    "category",
+    "description",
+    "reporter_ref",
+    "photos",
+    "raw_lon",
+    "raw_lat",
+    "raw_crs",
+    "lon",
+    "lat",
+    "h3_r6",
+    "h3_r7",
+    "h3_r8",
+    "h3_r9",
+    "h3_r10",
+    "district",
+    "grid_l1",
+    "grid_l2",
+    "grid_l3",
+    "micro",
+    "exclusive",
+    "assigned_grid",
+    "assign_method",
+    "assign_distance_m",
+    "responsible",
+    "deadline",
+    "updated_at",
+    "created_by",
+    "idempotency_key",
+];
+
+/// The [`NEW_REPORT_COLUMNS`] of `rows`, in that order.
 pub fn reports_batch(
     rows: &[(ReportId, &NewReport)],
     now: DateTime<Utc>,
 ) -> Result<RecordBatch, ArrowError> {
-    use DataType::{Float32, Float64, Int32, Int64, UInt64, Utf8};
+    use DataType::{Float32, Float64, Int64, UInt64, Utf8};
     let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
     let n = rows.len();
     let r = || rows.iter().map(|(_, r)| *r);
     let now_col = || stamps(std::iter::repeat_n(Some(micros(now)), n));
-    let null_ts = || stamps(std::iter::repeat_n(None, n));
-    let zeros = || Arc::new(Int32Array::from(vec![0; n])) as ArrayRef;
     let photos: Vec<String> = r()
         .map(|x| serde_json::to_string(&x.photos).unwrap_or_else(|_| "[]".into()))
         .collect();
@@ -167,25 +202,10 @@ pub fn reports_batch(
             text(r().map(|x| x.placement.responsible.as_str())),
         ),
         (
-            "status",
-            Utf8,
-            text(std::iter::repeat_n(Status::Reported.name(), n)),
-        ),
-        (
             "deadline",
             ts.clone(),
             stamps(r().map(|x| Some(micros(x.deadline)))),
         ),
-        ("accepted_at", ts.clone(), null_ts()),
-        ("dispatched_at", ts.clone(), null_ts()),
-        ("handled_at", ts.clone(), null_ts()),
-        ("closed_at", ts.clone(), null_ts()),
-        ("rating", Utf8, opt_text(std::iter::repeat_n(None, n))),
-        ("rework_count", Int32, zeros()),
-        ("extension_count", Int32, zeros()),
-        ("escalation_count", Int32, zeros()),
-        ("send_back_count", Int32, zeros()),
-        ("history_len", Int32, Arc::new(Int32Array::from(vec![1; n]))),
         ("updated_at", ts, now_col()),
         ("created_by", Utf8, text(r().map(|x| x.created_by.as_str()))),
         (

@@ -252,7 +252,7 @@ struct Appenders<'c> {
 impl<'c> Appenders<'c> {
     fn new(conn: &'c Connection) -> Result<Self, duckdb::Error> {
         Ok(Appenders {
-            reports: conn.appender("reports")?,
+            reports: conn.appender_with_columns("reports", &columns::NEW_REPORT_COLUMNS)?,
             history: conn.appender("report_history")?,
         })
     }
