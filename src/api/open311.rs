@@ -466,18 +466,15 @@ pub async fn get_item(
                 })
             }
             "requests" => {
+                let no_request = || {
+                    Open311Error::new(format, StatusCode::NOT_FOUND, format!("no request {name}"))
+                };
                 let id = name
                     .parse::<i64>()
                     .ok()
                     .filter(|&i| i > 0)
                     .map(ReportId)
-                    .ok_or_else(|| {
-                        Open311Error::new(
-                            format,
-                            StatusCode::NOT_FOUND,
-                            format!("no request {name}"),
-                        )
-                    })?;
+                    .ok_or_else(no_request)?;
                 let api_key: Option<String> = req
                     .uri()
                     .query()
@@ -494,13 +491,7 @@ pub async fn get_item(
                         Caller::Key(p) => p.key.role != Role::Reporter || p.key.id == r.created_by,
                         Caller::Anonymous => true,
                     })
-                    .ok_or_else(|| {
-                        Open311Error::new(
-                            format,
-                            StatusCode::NOT_FOUND,
-                            format!("no request {name}"),
-                        )
-                    })?;
+                    .ok_or_else(no_request)?;
                 let items = vec![to_service_request(&state, &r)];
                 Ok(match format {
                     Format::Json => axum::Json(items).into_response(),
