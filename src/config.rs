@@ -79,6 +79,8 @@ pub struct AssignSettings {
 pub struct StoreSettings {
     /// Most writes in one group commit.
     pub max_batch: usize,
+    /// Fold the write-ahead log into the database file when it reaches this many MiB.
+    pub checkpoint_wal_mb: u64,
 }
 
 /// Logging.
@@ -136,7 +138,10 @@ impl Default for AssignSettings {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { max_batch: 4096 }
+        Self {
+            max_batch: 4096,
+            checkpoint_wal_mb: 256,
+        }
     }
 }
 

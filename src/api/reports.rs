@@ -21,8 +21,9 @@ use crate::report::intake::{ReportDraft, prepare};
 use crate::report::{Action, Channel, ReportId, Status};
 use crate::store::keys::Role;
 use crate::store::query::{self, ReportFilter};
+use crate::store::record::NewReport;
 use crate::store::record::{HistoryEntry, RawLocation, ReportRecord};
-use crate::store::writer::TransitionRequest;
+use crate::store::writer::{ImportChunk, TransitionRequest};
 
 /// Longest description accepted, in characters.
 const MAX_DESCRIPTION: usize = 4000;
@@ -246,21 +247,24 @@ pub async fn create_batch(
     let bytes = body_bytes(req).await?;
     let max = state.config.limits.batch_size;
     let st = Arc::clone(&state);
-    let started = std::time::Instant::now();
-    let news = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        prepare_batch(&st, &bytes, format, max, &creator)
+    // Chunks go to the writer as soon as they are prepared, inside one transaction: storing
+    // one overlaps preparing the next, and a bad record anywhere rolls back everything.
+    let import = state.store.begin_import().await?;
+    let chunks = import.sender();
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk| {
+            chunks.send(ImportChunk::Reports(chunk)).is_ok()
+        })
     })
     .await
-    .map_err(|e| ApiError::internal("batch", &e))??;
-    let prepared = started.elapsed();
-    let created = state.store.create(news).await?;
+    .map_err(|e| ApiError::internal("batch", &e))
+    .and_then(|r| r);
+    if let Err(e) = prepared {
+        import.abandon().await;
+        return Err(e);
+    }
+    let created = import.finish().await?;
     let fresh = created.iter().filter(|c| !c.replayed).count();
-    tracing::debug!(
-        records = created.len(),
-        prepare_ms = prepared.as_millis() as u64,
-        store_ms = (started.elapsed() - prepared).as_millis() as u64,
-        "batch import"
-    );
     metrics::counter!("gridscope_reports_created_total").increment(fresh as u64);
     Ok((
         StatusCode::CREATED,
@@ -273,15 +277,20 @@ pub async fn create_batch(
         .into_response())
 }
 
-/// Parses, validates and prepares a batch on all cores. NDJSON lines are parsed in parallel
-/// too. The first bad record (in input order) refuses the batch.
+/// Records per chunk of a batch import.
+const IMPORT_CHUNK: usize = 8192;
+
+/// Parses, validates and prepares a batch on all cores, handing it to `emit` in chunks of
+/// [`IMPORT_CHUNK`] (NDJSON lines are parsed in parallel too). The first bad record (in input
+/// order) refuses the batch; `emit` returning false (the store went away) stops it.
 fn prepare_batch(
     state: &AppState,
     bytes: &[u8],
     format: super::assign::BatchFormat,
     max: usize,
     creator: &str,
-) -> Result<Vec<crate::store::record::NewReport>, ApiError> {
+    emit: &mut dyn FnMut(Vec<NewReport>) -> bool,
+) -> Result<(), ApiError> {
     use rayon::prelude::*;
     let now = Utc::now();
     let one = |i: usize, r: CreateReport| {
@@ -289,7 +298,15 @@ fn prepare_batch(
             .map(|draft| prepare(&state.assigner, &state.rules, draft, creator, now).0)
             .map_err(|e| e.prefix_field(&record_name(format, i)))
     };
-    let results: Vec<Result<_, ApiError>> = match format {
+    let mut send = |results: Vec<Result<NewReport, ApiError>>| -> Result<(), ApiError> {
+        let chunk = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        if emit(chunk) {
+            Ok(())
+        } else {
+            Err(ApiError::from(crate::store::StoreError::Closed))
+        }
+    };
+    match format {
         super::assign::BatchFormat::Ndjson => {
             let lines: Vec<(usize, &[u8])> = bytes
                 .split(|&b| b == b'\n')
@@ -302,27 +319,37 @@ fn prepare_batch(
             if lines.is_empty() {
                 return Err(ApiError::invalid("body", "the batch is empty"));
             }
-            lines
-                .into_par_iter()
-                .with_min_len(256)
-                .map(|(i, line)| {
-                    parse_json::<CreateReport>(line)
-                        .map_err(|e| e.prefix_field(&record_name(format, i)))
-                        .and_then(|r| one(i, r))
-                })
-                .collect()
+            for chunk in lines.chunks(IMPORT_CHUNK) {
+                send(
+                    chunk
+                        .par_iter()
+                        .with_min_len(256)
+                        .map(|&(i, line)| {
+                            parse_json::<CreateReport>(line)
+                                .map_err(|e| e.prefix_field(&record_name(format, i)))
+                                .and_then(|r| one(i, r))
+                        })
+                        .collect(),
+                )?;
+            }
         }
         _ => {
             let records: Vec<CreateReport> = parse_batch(bytes, format, max)?;
-            records
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(256)
-                .map(|(i, r)| one(i, r))
-                .collect()
+            let mut records = records.into_iter().enumerate().peekable();
+            while records.peek().is_some() {
+                let chunk: Vec<(usize, CreateReport)> =
+                    records.by_ref().take(IMPORT_CHUNK).collect();
+                send(
+                    chunk
+                        .into_par_iter()
+                        .with_min_len(256)
+                        .map(|(i, r)| one(i, r))
+                        .collect(),
+                )?;
+            }
         }
-    };
-    results.into_iter().collect()
+    }
+    Ok(())
 }
 
 /// How a record of a batch is named in errors: `line 3` (NDJSON, 1-based) or `[2]` (JSON).

@@ -205,6 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rules,
             &StoreOptions {
                 max_batch: cfg.store.max_batch,
+                checkpoint_wal_bytes: cfg.store.checkpoint_wal_mb << 20,
                 ..StoreOptions::default()
             },
         )

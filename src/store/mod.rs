@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::report::DeadlineRules;
 use record::NewReport;
-use writer::{Command, Created, TransitionDone, TransitionError, TransitionRequest};
+use writer::{Command, Created, ImportChunk, TransitionDone, TransitionError, TransitionRequest};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ impl Default for StoreOptions {
         Self {
             max_batch: 4096,
             queue: 65536,
-            checkpoint_wal_bytes: 64 << 20,
+            checkpoint_wal_bytes: 256 << 20,
         }
     }
 }
@@ -167,6 +167,19 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Starts a batch import: send chunks of reports as they are ready, then
+    /// [`Import::finish`]. The whole import is one transaction; dropping it unfinished rolls
+    /// everything back.
+    pub async fn begin_import(&self) -> Result<Import, StoreError> {
+        let (chunks, rx) = std::sync::mpsc::sync_channel(2);
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(Command::Import { chunks: rx, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Import { chunks, answer })
+    }
+
     /// Runs a read on a pooled connection (blocking; call from a blocking context).
     pub fn read<T>(
         &self,
@@ -205,6 +218,36 @@ impl Store {
                 .map_err(|_| StoreError::Internal("the writer panicked".into()))?,
             None => Ok(()),
         }
+    }
+}
+
+/// A batch import in progress (see [`Store::begin_import`]).
+pub struct Import {
+    chunks: std::sync::mpsc::SyncSender<ImportChunk>,
+    answer: oneshot::Receiver<Result<Vec<Created>, StoreError>>,
+}
+
+impl Import {
+    /// A handle for sending chunks from another thread (blocking when the writer is behind).
+    pub fn sender(&self) -> std::sync::mpsc::SyncSender<ImportChunk> {
+        self.chunks.clone()
+    }
+
+    /// Commits the import; returns the outcome of every report, in order.
+    pub async fn finish(self) -> Result<Vec<Created>, StoreError> {
+        let Import { chunks, answer } = self;
+        chunks
+            .send(ImportChunk::Done)
+            .map_err(|_| StoreError::Closed)?;
+        drop(chunks);
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Rolls the import back and waits until the writer has done so.
+    pub async fn abandon(self) {
+        let Import { chunks, answer } = self;
+        drop(chunks);
+        let _ = answer.await;
     }
 }
 

@@ -91,6 +91,18 @@ pub(crate) enum Command {
         request: Box<TransitionRequest>,
         reply: oneshot::Sender<Result<TransitionDone, TransitionError>>,
     },
+    Import {
+        chunks: std::sync::mpsc::Receiver<ImportChunk>,
+        reply: oneshot::Sender<Result<Vec<Created>, StoreError>>,
+    },
+}
+
+/// A piece of a batch import, streamed to the writer while the rest is still being prepared.
+pub enum ImportChunk {
+    /// More reports.
+    Reports(Vec<NewReport>),
+    /// The last chunk was sent: commit. A stream that ends without it is rolled back.
+    Done,
 }
 
 /// What the writer remembers between batches.
@@ -151,12 +163,19 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(
-            &conn,
-            &mut appenders,
-            &mut state,
-            std::mem::take(&mut batch),
-        );
+        // Imports run alone, each in its own transaction, after the small commands.
+        let (small, imports): (Vec<Command>, Vec<Command>) = std::mem::take(&mut batch)
+            .into_iter()
+            .partition(|c| !matches!(c, Command::Import { .. }));
+        if !small.is_empty() {
+            commit_batch(&conn, &mut appenders, &mut state, small);
+        }
+        for cmd in imports {
+            if let Command::Import { chunks, reply } = cmd {
+                let result = import(&conn, &mut appenders, &mut state, &chunks);
+                let _ = reply.send(result);
+            }
+        }
     }
     drop(appenders);
     conn.execute_batch("CHECKPOINT")?;
@@ -224,6 +243,9 @@ fn reply_all(batch: Vec<Command>, outcomes: Vec<Outcome>) {
             (Command::Transition { reply, .. }, Outcome::Created(_)) => {
                 let _ = reply.send(Err(StoreError::Internal("outcome mismatch".into()).into()));
             }
+            (Command::Import { reply, .. }, _) => {
+                let _ = reply.send(Err(StoreError::Internal("import in a batch".into())));
+            }
         }
     }
 }
@@ -237,6 +259,9 @@ fn fail_all(batch: Vec<Command>, e: &duckdb::Error) {
             }
             Command::Transition { reply, .. } => {
                 let _ = reply.send(Err(err.into()));
+            }
+            Command::Import { reply, .. } => {
+                let _ = reply.send(Err(err));
             }
         }
     }
@@ -275,33 +300,13 @@ fn apply(
         for cmd in batch {
             match cmd {
                 Command::Create { reports: new, .. } => {
-                    let mut created = Vec::with_capacity(new.len());
-                    for r in new {
-                        let key = r
-                            .idempotency_key
-                            .as_ref()
-                            .map(|k| (r.created_by.clone(), k.clone()));
-                        if let Some(k) = &key
-                            && let Some(&id) =
-                                state.idempotency.get(k).or_else(|| batch_keys.get(k))
-                        {
-                            created.push(Created { id, replayed: true });
-                            continue;
-                        }
-                        let id = ReportId(state.next_id);
-                        state.next_id += 1;
-                        fresh.push((id, r));
-                        if let Some(k) = key {
-                            batch_keys.insert(k.clone(), id);
-                            new_keys.push((k, id));
-                        }
-                        created.push(Created {
-                            id,
-                            replayed: false,
-                        });
-                    }
+                    let created = new
+                        .iter()
+                        .map(|r| admit(state, &mut batch_keys, new_keys, &mut fresh, r))
+                        .collect();
                     outcomes.push(Outcome::Created(created));
                 }
+                Command::Import { .. } => {}
                 Command::Transition { request, .. } => {
                     let result = transition(conn, history, &state.rules, request);
                     match result {
@@ -313,17 +318,7 @@ fn apply(
         }
         history.flush()?;
     }
-    if !fresh.is_empty() {
-        let now = Utc::now();
-        let arrow = |e: duckdb::arrow::error::ArrowError| {
-            duckdb::Error::ToSqlConversionFailure(Box::new(e))
-        };
-        // The creation is the report row itself (history entry 0 is read from it), so a
-        // create writes one table.
-        let reports = &mut appenders.reports;
-        reports.append_record_batch(columns::reports_batch(&fresh, now).map_err(arrow)?)?;
-        reports.flush()?;
-    }
+    append_new(appenders, &fresh)?;
     let appended = started.elapsed();
     conn.execute_batch("COMMIT")?;
     tracing::debug!(
@@ -334,6 +329,107 @@ fn apply(
         "group commit"
     );
     Ok(outcomes)
+}
+
+/// Gives a new report its id, or finds the report an earlier request with the same
+/// idempotency key created (in the store or earlier in this transaction).
+fn admit<'r>(
+    state: &mut WriterState,
+    batch_keys: &mut HashMap<(String, String), ReportId>,
+    new_keys: &mut Vec<((String, String), ReportId)>,
+    fresh: &mut Vec<(ReportId, &'r NewReport)>,
+    r: &'r NewReport,
+) -> Created {
+    let key = r
+        .idempotency_key
+        .as_ref()
+        .map(|k| (r.created_by.clone(), k.clone()));
+    if let Some(k) = &key
+        && let Some(&id) = state.idempotency.get(k).or_else(|| batch_keys.get(k))
+    {
+        return Created { id, replayed: true };
+    }
+    let id = ReportId(state.next_id);
+    state.next_id += 1;
+    fresh.push((id, r));
+    if let Some(k) = key {
+        batch_keys.insert(k.clone(), id);
+        new_keys.push((k, id));
+    }
+    Created {
+        id,
+        replayed: false,
+    }
+}
+
+/// Appends new reports as one Arrow batch. The creation is the report row itself (history
+/// entry 0 is read from it), so a create writes one table.
+fn append_new(
+    appenders: &mut Appenders<'_>,
+    fresh: &[(ReportId, &NewReport)],
+) -> Result<(), duckdb::Error> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let arrow =
+        |e: duckdb::arrow::error::ArrowError| duckdb::Error::ToSqlConversionFailure(Box::new(e));
+    let reports = &mut appenders.reports;
+    reports.append_record_batch(columns::reports_batch(fresh, Utc::now()).map_err(arrow)?)?;
+    reports.flush()
+}
+
+/// A batch import: appends chunks as they arrive, all in one transaction, and commits when
+/// the stream says it is complete, so preparing the next chunk overlaps storing this one.
+fn import<'c>(
+    conn: &'c Connection,
+    appenders: &mut Appenders<'c>,
+    state: &mut WriterState,
+    chunks: &std::sync::mpsc::Receiver<ImportChunk>,
+) -> Result<Vec<Created>, StoreError> {
+    let saved_next = state.next_id;
+    let mut new_keys = Vec::new();
+    let mut batch_keys = HashMap::new();
+    let mut created = Vec::new();
+    let started = std::time::Instant::now();
+    let mut stream = || -> Result<bool, duckdb::Error> {
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        loop {
+            match chunks.recv() {
+                Ok(ImportChunk::Reports(reports)) => {
+                    let mut fresh = Vec::with_capacity(reports.len());
+                    for r in &reports {
+                        created.push(admit(state, &mut batch_keys, &mut new_keys, &mut fresh, r));
+                    }
+                    append_new(appenders, &fresh)?;
+                }
+                Ok(ImportChunk::Done) => {
+                    conn.execute_batch("COMMIT")?;
+                    return Ok(true);
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+    };
+    let outcome = stream();
+    if let Ok(true) = outcome {
+        state.idempotency.extend(new_keys);
+        tracing::debug!(
+            reports = created.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "import committed"
+        );
+        return Ok(created);
+    }
+    state.next_id = saved_next;
+    let _ = conn.execute_batch("ROLLBACK");
+    match Appenders::new(conn) {
+        Ok(fresh) => *appenders = fresh,
+        Err(e) => tracing::error!(error = %e, "re-creating appenders"),
+    }
+    Err(match outcome {
+        Err(e) => StoreError::Write(e.to_string()),
+        Ok(_) => StoreError::Write("the import was abandoned before its end".into()),
+    })
 }
 
 /// The mutable part of a report row, read, changed and written back by a transition.
