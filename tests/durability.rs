@@ -48,21 +48,25 @@ fn report(key: &str, i: usize) -> Value {
     })
 }
 
-#[test]
-fn sigkill_during_a_stream_of_creates_loses_no_acknowledged_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let admin = Server::admin_key(dir.path());
-    let a = agent();
+/// A new reporter key, made with the server's first admin key.
+fn reporter_key(server: &Server, dir: &std::path::Path) -> String {
+    let admin = Server::admin_key(dir);
     let (s, k) = post(
-        &a,
+        &agent(),
         &format!("{}/api/v1/keys", server.base),
         &admin,
         &json!({"name": "load", "role": "reporter"}),
     )
     .unwrap();
     assert_eq!(s, 201, "{k}");
-    let key = k["secret"].as_str().unwrap().to_string();
+    k["secret"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn sigkill_during_a_stream_of_creates_loses_no_acknowledged_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let key = reporter_key(&server, dir.path());
 
     let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
     let sent: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -194,17 +198,7 @@ fn sigkill_during_a_stream_of_creates_loses_no_acknowledged_report() {
 fn sigterm_finishes_in_flight_requests_and_flushes_storage() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());
-    let admin = Server::admin_key(dir.path());
-    let a = agent();
-    let (s, k) = post(
-        &a,
-        &format!("{}/api/v1/keys", server.base),
-        &admin,
-        &json!({"name": "load", "role": "reporter"}),
-    )
-    .unwrap();
-    assert_eq!(s, 201, "{k}");
-    let key = k["secret"].as_str().unwrap().to_string();
+    let key = reporter_key(&server, dir.path());
     let acked: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
     let url = format!("{}/api/v1/reports", server.base);
     let workers: Vec<_> = (0..8)

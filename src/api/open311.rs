@@ -308,6 +308,8 @@ async fn get_root_inner(
     }
 }
 
+/// Parameters of `GET requests`; others the spec allows (`jurisdiction_id`) are accepted and
+/// ignored: gridscope serves one jurisdiction.
 #[derive(Deserialize)]
 struct RequestsQuery {
     service_request_id: Option<String>,
@@ -316,7 +318,6 @@ struct RequestsQuery {
     end_date: Option<String>,
     status: Option<String>,
     api_key: Option<String>,
-    jurisdiction_id: Option<String>,
 }
 
 /// The caller for Open311 reads: a key from the header or `api_key`, or anonymous when
@@ -365,7 +366,6 @@ async fn list_requests(
 ) -> Result<Response, Open311Error> {
     let q: RequestsQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
         .map_err(|e| Open311Error::new(format, StatusCode::BAD_REQUEST, format!("query: {e}")))?;
-    let _ = &q.jurisdiction_id;
     let caller = open311_reader(&state, req, q.api_key.as_deref(), format).await?;
     let bad = |m: String| Open311Error::new(format, StatusCode::BAD_REQUEST, m);
     let mut filter = ReportFilter::default();
@@ -511,6 +511,9 @@ pub async fn get_item(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The form of `POST requests`. Personal fields the spec allows (`email`, `first_name`,
+/// `last_name`, `phone`) are accepted and not stored; `account_id` or `device_id` becomes the
+/// reporter reference.
 #[derive(Deserialize)]
 struct PostForm {
     api_key: Option<String>,
@@ -524,12 +527,6 @@ struct PostForm {
     account_id: Option<String>,
     device_id: Option<String>,
     address_string: Option<String>,
-    address_id: Option<String>,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    phone: Option<String>,
-    jurisdiction_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -572,14 +569,6 @@ pub async fn post_request(
             .map_err(|e| Open311Error::from_api(format, e))?;
         let form: PostForm =
             serde_urlencoded::from_bytes(&bytes).map_err(|e| bad(format!("form: {e}")))?;
-        let _ = (
-            &form.address_id,
-            &form.email,
-            &form.first_name,
-            &form.last_name,
-            &form.phone,
-            &form.jurisdiction_id,
-        );
         let key = form.api_key.clone().ok_or_else(|| {
             Open311Error::new(
                 format,
