@@ -183,6 +183,18 @@ pub enum BatchFormat {
     Csv,
 }
 
+impl BatchFormat {
+    /// How a record is named in errors: `line 3` (NDJSON, 1-based), `row 4` (CSV, counting the
+    /// header) or `[2]` (JSON).
+    pub fn record_name(self, index: usize) -> String {
+        match self {
+            BatchFormat::Ndjson => format!("line {}", index + 1),
+            BatchFormat::Csv => format!("row {}", index + 2),
+            BatchFormat::Json => format!("[{index}]"),
+        }
+    }
+}
+
 /// Reads the batch format from the request's Content-Type (415 for anything else).
 pub fn batch_format(req: &Request) -> Result<BatchFormat, ApiError> {
     let ct = req
@@ -293,12 +305,7 @@ pub async fn assign_batch(
                 lat: bp.lat,
                 crs: bp.crs,
             };
-            let field = match format {
-                BatchFormat::Csv => format!("row {}", i + 2),
-                BatchFormat::Ndjson => format!("line {}", i + 1),
-                BatchFormat::Json => format!("[{i}]"),
-            };
-            located.push(state2.locate(&loc, &field)?);
+            located.push(state2.locate(&loc, &format.record_name(i))?);
         }
         let assignments = state2.assigner.assign_batch(&located);
         if format == BatchFormat::Csv {

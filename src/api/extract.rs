@@ -68,6 +68,22 @@ fn missing_field_name(msg: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
+/// Parses a `bbox` parameter: `west,south,east,north`, four finite numbers in that order.
+pub fn parse_bbox(raw: &str) -> Result<[f64; 4], ApiError> {
+    let v: Vec<f64> = raw
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::invalid("bbox", "four numbers: west,south,east,north"))?;
+    match v.as_slice() {
+        &[w, s, e, n] if w < e && s < n && v.iter().all(|x| x.is_finite()) => Ok([w, s, e, n]),
+        _ => Err(ApiError::invalid(
+            "bbox",
+            "four finite numbers west,south,east,north with west < east and south < north",
+        )),
+    }
+}
+
 /// A JSON request body (requires `Content-Type: application/json`).
 pub struct JsonBody<T>(pub T);
 

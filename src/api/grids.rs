@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::QueryParams;
+use super::extract::{QueryParams, parse_bbox};
 use crate::grid::code::{GridCode, Level};
 use crate::grid::model::GridId;
 use crate::measure::area_m2;
@@ -134,24 +134,12 @@ pub async fn list(
         }
         None => None,
     };
-    let bbox = match &q.bbox {
-        Some(b) => {
-            let v: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-            match v.as_slice() {
-                &[w, s, e, n] if w < e && s < n => Some(geo::Rect::new(
-                    geo::coord! {x: w, y: s},
-                    geo::coord! {x: e, y: n},
-                )),
-                _ => {
-                    return Err(ApiError::invalid(
-                        "bbox",
-                        "four numbers west,south,east,north with west < east and south < north",
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
+    let bbox = q
+        .bbox
+        .as_deref()
+        .map(parse_bbox)
+        .transpose()?
+        .map(|[w, s, e, n]| geo::Rect::new(geo::coord! {x: w, y: s}, geo::coord! {x: e, y: n}));
     if level.is_none() && parent.is_none() && bbox.is_none() {
         return Err(ApiError::invalid(
             "level",

@@ -85,18 +85,13 @@ fn metrics_handle() -> PrometheusHandle {
 
 impl AppState {
     /// Assembles the state from its parts; loads the keys from the store.
+    /// `rules` are the prepared `config.deadlines`, the same the store's writer uses.
     pub fn new(
         config: Config,
         assigner: Arc<Assigner>,
+        rules: Arc<DeadlineRules>,
         store: Arc<Store>,
     ) -> Result<Arc<AppState>, StoreError> {
-        let rules = Arc::new(
-            config
-                .deadlines
-                .clone()
-                .prepare()
-                .map_err(|e| StoreError::Internal(format!("deadline rules: {e}")))?,
-        );
         let keys = store.read(key_store::all)?;
         let margin_deg = config.assign.service_area_margin_km / 111.0;
         let service_area =

@@ -15,7 +15,7 @@ use super::AppState;
 use super::assign::{AssignResponse, LocationInput, batch_format, batch_too_large, parse_batch};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, QueryParams, body_bytes, parse_json};
+use super::extract::{JsonBody, QueryParams, body_bytes, parse_bbox, parse_json};
 use crate::grid::code::GridCode;
 use crate::report::intake::{ReportDraft, prepare};
 use crate::report::{Action, Channel, ReportId, Status};
@@ -296,7 +296,7 @@ fn prepare_batch(
     let one = |i: usize, r: CreateReport| {
         validate(state, r, None)
             .map(|draft| prepare(&state.assigner, &state.rules, draft, creator, now).0)
-            .map_err(|e| e.prefix_field(&record_name(format, i)))
+            .map_err(|e| e.prefix_field(&format.record_name(i)))
     };
     let mut send = |results: Vec<Result<NewReport, ApiError>>| -> Result<(), ApiError> {
         let chunk = results.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -326,7 +326,7 @@ fn prepare_batch(
                         .with_min_len(256)
                         .map(|&(i, line)| {
                             parse_json::<CreateReport>(line)
-                                .map_err(|e| e.prefix_field(&record_name(format, i)))
+                                .map_err(|e| e.prefix_field(&format.record_name(i)))
                                 .and_then(|r| one(i, r))
                         })
                         .collect(),
@@ -350,15 +350,6 @@ fn prepare_batch(
         }
     }
     Ok(())
-}
-
-/// How a record of a batch is named in errors: `line 3` (NDJSON, 1-based) or `[2]` (JSON).
-fn record_name(format: super::assign::BatchFormat, index: usize) -> String {
-    match format {
-        super::assign::BatchFormat::Ndjson => format!("line {}", index + 1),
-        super::assign::BatchFormat::Csv => format!("row {}", index + 2),
-        super::assign::BatchFormat::Json => format!("[{index}]"),
-    }
 }
 
 fn parse_id(raw: &str) -> Result<ReportId, ApiError> {
@@ -502,24 +493,7 @@ fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
     }
     f.from = q.from;
     f.to = q.to;
-    if let Some(b) = &q.bbox {
-        let v: Vec<f64> = b
-            .split(',')
-            .map(|x| x.trim().parse::<f64>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| ApiError::invalid("bbox", "four numbers: west,south,east,north"))?;
-        match v.as_slice() {
-            &[w, s, e, n] if w < e && s < n && v.iter().all(|x| x.is_finite()) => {
-                f.bbox = Some([w, s, e, n]);
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "bbox",
-                    "four finite numbers west,south,east,north with west < east and south < north",
-                ));
-            }
-        }
-    }
+    f.bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
     f.overdue = q.overdue;
     Ok(f)
 }

@@ -202,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = Arc::new(
         Store::open(
             &cfg.database,
-            rules,
+            Arc::clone(&rules),
             &StoreOptions {
                 max_batch: cfg.store.max_batch,
                 checkpoint_wal_bytes: cfg.store.checkpoint_wal_mb << 20,
@@ -213,7 +213,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     bootstrap_admin(&store, &cfg.admin_key_file)?;
     let listen = cfg.listen.clone();
-    let state = AppState::new(cfg, assigner, store)?;
+    let state = AppState::new(cfg, assigner, rules, store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -69,7 +69,7 @@ impl TestApp {
         let store = Arc::new(
             Store::open(
                 &dir.path().join("t.duckdb"),
-                rules,
+                rules.clone(),
                 &StoreOptions::default(),
             )
             .expect("store"),
@@ -80,7 +80,7 @@ impl TestApp {
         let operator = key(&store, "二七区城运中心", Role::Operator, Some("410103"));
         let far_operator = key(&store, "巩义市城运中心", Role::Operator, Some("410181"));
         let analyst = key(&store, "analyst", Role::Analyst, None);
-        let state = AppState::new(config, small_city(), store).expect("state");
+        let state = AppState::new(config, small_city(), rules, store).expect("state");
         TestApp {
             state,
             admin,
