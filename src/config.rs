@@ -40,8 +40,24 @@ pub struct Config {
     pub deadlines: DeadlineRules,
     /// Storage settings.
     pub store: StoreSettings,
+    /// Vector tiles.
+    pub tiles: TileSettings,
     /// Logging.
     pub log: LogSettings,
+}
+
+/// Vector tile settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TileSettings {
+    /// Memory for cached tiles (raw and compressed), in MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for TileSettings {
+    fn default() -> Self {
+        Self { cache_mb: 256 }
+    }
 }
 
 /// Request limits.
@@ -58,6 +74,9 @@ pub struct Limits {
     pub rate_per_sec: u32,
     /// Requests per second per client address without a key.
     pub anonymous_rate_per_sec: u32,
+    /// Tile requests per second per client address without a key (a map view loads dozens
+    /// of tiles at once).
+    pub anonymous_tile_rate_per_sec: u32,
     /// Largest page of a listing.
     pub max_page: usize,
 }
@@ -109,6 +128,7 @@ impl Default for Config {
             assign: AssignSettings::default(),
             deadlines: DeadlineRules::default(),
             store: StoreSettings::default(),
+            tiles: TileSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -122,6 +142,7 @@ impl Default for Limits {
             request_timeout_s: 60,
             rate_per_sec: 100_000,
             anonymous_rate_per_sec: 1_000,
+            anonymous_tile_rate_per_sec: 100_000,
             max_page: 1_000,
         }
     }

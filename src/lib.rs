@@ -36,6 +36,7 @@ pub mod grid;
 pub mod measure;
 pub mod report;
 pub mod store;
+pub mod tiles;
 
 pub use assign::{AssignConfig, Assigner, Assignment, Method};
 pub use coords::{CoordError, Crs, Wgs84Point};

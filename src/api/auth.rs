@@ -28,6 +28,8 @@ pub struct KeyRing {
     by_hash: RwLock<HashMap<String, Arc<Principal>>>,
     default_rate: u32,
     anonymous: DefaultKeyedRateLimiter<IpAddr>,
+    /// Tiles come in bursts of dozens per map view, so they have their own allowance.
+    anonymous_tiles: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 fn quota(per_sec: u32) -> Quota {
@@ -36,12 +38,19 @@ fn quota(per_sec: u32) -> Quota {
 }
 
 impl KeyRing {
-    /// A ring of `keys` (revoked ones are left out).
-    pub fn new(keys: Vec<ApiKey>, default_rate: u32, anonymous_rate: u32) -> Self {
+    /// A ring of `keys` (revoked ones are left out), with request rates per second for keys
+    /// that set none and for clients without a key (other requests, and tiles).
+    pub fn new(
+        keys: Vec<ApiKey>,
+        default_rate: u32,
+        anonymous_rate: u32,
+        anonymous_tile_rate: u32,
+    ) -> Self {
         let ring = KeyRing {
             by_hash: RwLock::new(HashMap::new()),
             default_rate,
             anonymous: RateLimiter::keyed(quota(anonymous_rate)),
+            anonymous_tiles: RateLimiter::keyed(quota(anonymous_tile_rate)),
         };
         ring.replace(keys);
         ring
@@ -79,6 +88,7 @@ impl KeyRing {
     /// Forgets idle anonymous clients (called periodically to bound memory).
     pub fn prune(&self) {
         self.anonymous.retain_recent();
+        self.anonymous_tiles.retain_recent();
     }
 }
 
@@ -176,9 +186,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     .extensions
                     .get::<ConnectInfo<SocketAddr>>()
                     .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
-                state
-                    .keys
-                    .anonymous
+                let limiter = if parts.uri.path().starts_with("/tiles/") {
+                    &state.keys.anonymous_tiles
+                } else {
+                    &state.keys.anonymous
+                };
+                limiter
                     .check_key(&ip)
                     .map_err(|n| ApiError::rate_limited(wait_seconds(&n)))?;
                 Ok(Caller::Anonymous)

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod open311;
 pub mod reports;
 pub mod system;
+pub mod tiles;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -38,8 +39,10 @@ use crate::assign::Assigner;
 use crate::config::Config;
 use crate::report::{Catalog, DeadlineRules};
 use crate::store::{Store, StoreError, keys as key_store};
+use crate::tiles::sets::GridTiles;
 use auth::KeyRing;
 use error::ApiError;
+use tiles::TileService;
 
 /// Everything a handler may need. Immutable except for the key ring.
 pub struct AppState {
@@ -61,6 +64,8 @@ pub struct AppState {
     pub service_area: [f64; 4],
     /// The OpenAPI document.
     pub openapi: utoipa::openapi::OpenApi,
+    /// Vector tile sets and their cache.
+    pub tiles: TileService,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server in a process).
@@ -110,6 +115,11 @@ impl AppState {
                 keys,
                 config.limits.rate_per_sec,
                 config.limits.anonymous_rate_per_sec,
+                config.limits.anonymous_tile_rate_per_sec,
+            ),
+            tiles: TileService::new(
+                vec![Arc::new(GridTiles::build(Arc::clone(assigner.grids())))],
+                config.tiles.cache_mb << 20,
             ),
             config,
             assigner,
@@ -159,6 +169,7 @@ impl Modify for SecurityAddon {
         (name = "reports", description = "Reports (事件) and their lifecycle"),
         (name = "grids", description = "Grid boundaries and hierarchy"),
         (name = "keys", description = "API keys (admin)"),
+        (name = "tiles", description = "Vector tiles (MVT 2.1) and TileJSON 3.0"),
         (name = "open311", description = "Open311 GeoReport v2 compatibility"),
         (name = "system", description = "Health, metrics, this document"),
     )
@@ -184,6 +195,9 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::openapi))
         .routes(routes!(open311::get_root, open311::post_request))
         .routes(routes!(open311::get_item))
+        .routes(routes!(tiles::index))
+        .routes(routes!(tiles::tilejson_doc))
+        .routes(routes!(tiles::tile))
 }
 
 /// A method as a static label (no allocation per request).

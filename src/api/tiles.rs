@@ -1,0 +1,242 @@
+//! `/tiles`: vector tiles (MVT 2.1) and their TileJSON 3.0 documents.
+//!
+//! Tiles are cached already compressed; a request costs a cache lookup and a copy-free body.
+//! Conditional requests (`If-None-Match`) get 304, empty tiles 204, zooms outside a tile set's
+//! range 404 and impossible addresses 400 with a JSON error naming the part at fault.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use crate::tiles::cache::{EncodedTile, Encoding, TileCache, negotiate};
+use crate::tiles::tilejson::{TileJson, tilejson};
+use crate::tiles::{TileId, TileSet};
+
+/// The tile sets a server offers, with their cache.
+pub struct TileService {
+    sets: HashMap<String, Arc<dyn TileSet>>,
+    cache: TileCache,
+}
+
+impl TileService {
+    /// A service over `sets`, caching up to `cache_bytes` of tiles.
+    pub fn new(sets: Vec<Arc<dyn TileSet>>, cache_bytes: u64) -> Self {
+        Self {
+            sets: sets
+                .into_iter()
+                .map(|s| (s.name().to_string(), s))
+                .collect(),
+            cache: TileCache::new(cache_bytes),
+        }
+    }
+
+    /// The tile set called `name`.
+    pub fn set(&self, name: &str) -> Option<&Arc<dyn TileSet>> {
+        self.sets.get(name)
+    }
+
+    /// Names of every tile set, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.sets.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The tile cache.
+    pub fn cache(&self) -> &TileCache {
+        &self.cache
+    }
+}
+
+const MVT: &str = "application/vnd.mapbox-vector-tile";
+
+fn find_set(state: &AppState, name: &str) -> Result<Arc<dyn TileSet>, ApiError> {
+    state.tiles.set(name).cloned().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no tile set {name:?}; there are: {}",
+            state.tiles.names().join(", ")
+        ))
+        .at("tileset")
+    })
+}
+
+/// Who may read `set`: public sets when the server reads publicly, any key otherwise.
+fn authorize(state: &AppState, caller: &Caller, set: &dyn TileSet) -> Result<(), ApiError> {
+    if set.is_public() {
+        caller.may_read_public(state)
+    } else {
+        caller.key().map(|_| ())
+    }
+}
+
+/// The URL prefix clients reach this server at: the configured base URL, else what the
+/// request's proxy headers or Host say.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(b) = &state.config.base_url {
+        return b.trim_end_matches('/').to_string();
+    }
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let proto = get("x-forwarded-proto").unwrap_or_else(|| "http".into());
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .unwrap_or_else(|| state.config.listen.clone());
+    let prefix = get("x-forwarded-prefix").unwrap_or_default();
+    format!("{proto}://{host}{}", prefix.trim_end_matches('/'))
+}
+
+/// List the tile sets with their TileJSON URLs.
+#[utoipa::path(get, path = "/tiles", tag = "tiles",
+    responses((status = 200, description = "tile set names and TileJSON URLs", body = Object)))]
+pub async fn index(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    let base = base_url(&state, &headers);
+    Json(serde_json::Value::Array(
+        state
+            .tiles
+            .names()
+            .into_iter()
+            .map(|n| serde_json::json!({"name": n, "tilejson": format!("{base}/tiles/{n}")}))
+            .collect(),
+    ))
+}
+
+/// TileJSON 3.0 of a tile set (`/tiles/grids` or `/tiles/grids.json`). Query parameters are
+/// passed on to the tile URLs.
+#[utoipa::path(get, path = "/tiles/{tileset}", tag = "tiles",
+    params(("tileset" = String, Path, description = "grids, or grids.json")),
+    responses((status = 200, body = TileJson), (status = 404, body = ErrorBody)))]
+pub async fn tilejson_doc(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(tileset): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let name = tileset.strip_suffix(".json").unwrap_or(&tileset);
+    let set = find_set(&state, name)?;
+    authorize(&state, &caller, set.as_ref())?;
+    let doc = tilejson(
+        set.as_ref(),
+        &base_url(&state, &headers),
+        query.as_deref().unwrap_or(""),
+    );
+    let mut resp = Json(doc).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
+/// Splits `12.mvt` into the row and checks the format.
+fn strip_format(y: &str) -> Result<&str, ApiError> {
+    match y.rsplit_once('.') {
+        None => Ok(y),
+        Some((row, "mvt" | "pbf")) => Ok(row),
+        Some((_, other)) => Err(ApiError::invalid(
+            "format",
+            format!("tiles come as .mvt or .pbf, not .{other}"),
+        )),
+    }
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag.trim_start_matches("W/"))
+}
+
+fn tile_response(tile: &EncodedTile, encoding: Encoding, headers: &HeaderMap) -> Response {
+    let mut builder = Response::builder()
+        .header(header::ETAG, tile.etag())
+        .header(header::VARY, "accept-encoding")
+        .header(header::CACHE_CONTROL, "no-cache");
+    if if_none_match(headers, tile.etag()) {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(axum::body::Body::empty())
+            .unwrap_or_default();
+    }
+    if tile.is_empty() {
+        return builder
+            .status(StatusCode::NO_CONTENT)
+            .body(axum::body::Body::empty())
+            .unwrap_or_default();
+    }
+    builder = builder.header(header::CONTENT_TYPE, MVT);
+    match encoding {
+        Encoding::Identity => {}
+        Encoding::Gzip => builder = builder.header(header::CONTENT_ENCODING, "gzip"),
+        Encoding::Brotli => builder = builder.header(header::CONTENT_ENCODING, "br"),
+    }
+    builder
+        .body(axum::body::Body::from(tile.body(encoding)))
+        .unwrap_or_default()
+}
+
+/// One vector tile (MVT 2.1), compressed as the client accepts (brotli or gzip).
+#[utoipa::path(get, path = "/tiles/{tileset}/{z}/{x}/{y}", tag = "tiles",
+    params(("tileset" = String, Path, description = "grids"),
+        ("z" = String, Path, description = "zoom"),
+        ("x" = String, Path, description = "column"),
+        ("y" = String, Path, description = "row with extension: 3251.mvt or 3251.pbf")),
+    responses((status = 200, description = "the tile", content_type = "application/vnd.mapbox-vector-tile"),
+        (status = 204, description = "no feature in this tile"),
+        (status = 304, description = "unchanged since the ETag sent in If-None-Match"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn tile(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((tileset, z, x, y)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let set = find_set(&state, &tileset)?;
+    authorize(&state, &caller, set.as_ref())?;
+    let id = TileId::parse(&z, &x, strip_format(&y)?)
+        .map_err(|e| ApiError::invalid(e.part(), e.to_string()))?;
+    let (min, max) = set.zooms();
+    if id.z < min || id.z > max {
+        return Err(ApiError::not_found(format!(
+            "tile set {tileset} has zooms {min} to {max}; zoom {} is not served (clients overzoom)",
+            id.z
+        ))
+        .at("z"));
+    }
+    let tile = state
+        .tiles
+        .cache()
+        .get(set, id, "")
+        .await
+        .map_err(|e| ApiError::internal("rendering a tile", &e))?;
+    let encoding = negotiate(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    if encoding == Encoding::Brotli && !tile.has_brotli() && !tile.is_empty() {
+        let t = Arc::clone(&tile);
+        tokio::task::spawn_blocking(move || {
+            t.body(Encoding::Brotli);
+        })
+        .await
+        .map_err(|e| ApiError::internal("compressing a tile", &e))?;
+    }
+    Ok(tile_response(&tile, encoding, &headers))
+}

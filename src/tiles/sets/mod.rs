@@ -1,0 +1,5 @@
+//! The tile sets gridscope serves.
+
+pub mod grids;
+
+pub use grids::GridTiles;
