@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gridscope::GridSet;
 use gridscope::grid::demo::{DemoConfig, generate};
 use gridscope::tiles::sets::GridTiles;
-use gridscope::tiles::{TileId, TileSet};
+use gridscope::tiles::{TileFilter, TileId, TileSet};
 
 fn tile_list(set: &GridTiles) -> Vec<TileId> {
     if let Ok(path) = std::env::var("GRIDSCOPE_TILE_LIST") {
@@ -45,7 +45,10 @@ fn bench(c: &mut Criterion) {
     let mut bytes = 0usize;
     let mut largest = (0usize, None);
     for &tile in &list {
-        let b = tiles.render(tile).expect("tile").len();
+        let b = tiles
+            .render(tile, &TileFilter::default())
+            .expect("tile")
+            .len();
         bytes += b;
         if b > largest.0 {
             largest = (b, Some(tile));
@@ -67,7 +70,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("render_tile_list_one_core", |b| {
         b.iter(|| {
             for &tile in &list {
-                black_box(tiles.render(tile).expect("tile"));
+                black_box(tiles.render(tile, &TileFilter::default()).expect("tile"));
             }
         })
     });

@@ -52,11 +52,20 @@ pub struct Config {
 pub struct TileSettings {
     /// Memory for cached tiles (raw and compressed), in MiB.
     pub cache_mb: u64,
+    /// Heat tiles for anonymous readers leave out cells with fewer reports than this.
+    pub privacy_k: u64,
+    /// Report-based tiles (heat, report points) pick up new reports at most this often, in
+    /// milliseconds.
+    pub refresh_ms: u64,
 }
 
 impl Default for TileSettings {
     fn default() -> Self {
-        Self { cache_mb: 256 }
+        Self {
+            cache_mb: 256,
+            privacy_k: 5,
+            refresh_ms: 1_000,
+        }
     }
 }
 

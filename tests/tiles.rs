@@ -274,3 +274,78 @@ async fn tiles_speak_http_as_map_clients_expect() {
         assert_eq!(err["error"]["field"], field, "{uri}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_package_reads_back_in_the_pmtiles_reference_reader() {
+    let app = TestApp::new(Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("city.pmtiles");
+    let out = Command::new(env!("CARGO_BIN_EXE_gridscope"))
+        .args(["export", "tiles"])
+        .arg(&archive)
+        .args(["--maxzoom", "12", "--demo-scale-down", "50", "--demo-dir"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("largest tile"), "{report}");
+
+    let tj = tilejson(&app).await;
+    let wanted: Vec<TileId> = [6, 9, 11, 12]
+        .iter()
+        .map(|&z| center_tile(&tj, z))
+        .collect();
+    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/pmtiles_check.py"))
+        .arg(&archive)
+        .args(wanted.iter().map(ToString::to_string))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["min_zoom"], 0);
+    assert_eq!(read["max_zoom"], 12);
+    assert_eq!(read["tile_type_mvt"], true);
+    assert_eq!(read["tile_compression_gzip"], true);
+    assert_eq!(read["metadata"]["vector_layers"], tj["vector_layers"]);
+
+    // Every tile in the archive decodes to what the server serves for the same address.
+    let dump = dir.path().join("served");
+    std::fs::create_dir(&dump).unwrap();
+    let mut paths = Vec::new();
+    for t in &wanted {
+        let (status, _, body) = fetch(&app, &format!("/tiles/grids/{t}.mvt"), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+        let p = dump.join(format!("{}-{}-{}.mvt", t.z, t.x, t.y));
+        std::fs::write(&p, &body).unwrap();
+        paths.push(p);
+    }
+    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/mvt_dump.py"))
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (t, line) in wanted
+        .iter()
+        .zip(String::from_utf8_lossy(&out.stdout).lines())
+    {
+        let served: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(read["tiles"][t.to_string()], served, "tile {t}");
+    }
+}

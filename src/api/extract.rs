@@ -135,3 +135,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             })
     }
 }
+
+/// A category filter: a category (`matter:06002`) or a class prefix (`matter:06`).
+pub fn parse_category_prefix(c: &str) -> Result<String, ApiError> {
+    let (kind, code) = c.split_once(':').unwrap_or(("", ""));
+    let ok = matches!(kind, "matter" | "component")
+        && (1..=5).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(c.to_string())
+    } else {
+        Err(ApiError::invalid(
+            "category",
+            "a category (matter:06002) or a class prefix (matter:06)",
+        ))
+    }
+}
+
+/// An intake channel filter.
+pub fn parse_channel(c: &str) -> Result<crate::report::Channel, ApiError> {
+    c.parse()
+        .map_err(|e: crate::report::model::UnknownName| ApiError::invalid("channel", e.to_string()))
+}

@@ -39,7 +39,8 @@ use crate::assign::Assigner;
 use crate::config::Config;
 use crate::report::{Catalog, DeadlineRules};
 use crate::store::{Store, StoreError, keys as key_store};
-use crate::tiles::sets::GridTiles;
+use crate::tiles::TileSet;
+use crate::tiles::sets::{GridTiles, HeatTiles, ReportTiles};
 use auth::KeyRing;
 use error::ApiError;
 use tiles::TileService;
@@ -88,6 +89,26 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The tile sets over the grids and reports in force.
+fn tile_service(config: &Config, assigner: &Arc<Assigner>, store: &Arc<Store>) -> TileService {
+    let grids = GridTiles::build(Arc::clone(assigner.grids()));
+    let bounds = grids.bounds();
+    let refresh = Duration::from_millis(config.tiles.refresh_ms);
+    TileService::new(
+        vec![
+            Arc::new(grids),
+            Arc::new(HeatTiles::new(
+                Arc::clone(store),
+                bounds,
+                config.tiles.privacy_k,
+                refresh,
+            )),
+            Arc::new(ReportTiles::new(Arc::clone(store), bounds, refresh)),
+        ],
+        config.tiles.cache_mb << 20,
+    )
+}
+
 impl AppState {
     /// Assembles the state from its parts; loads the keys from the store.
     /// `rules` are the prepared `config.deadlines`, the same the store's writer uses.
@@ -117,10 +138,7 @@ impl AppState {
                 config.limits.anonymous_rate_per_sec,
                 config.limits.anonymous_tile_rate_per_sec,
             ),
-            tiles: TileService::new(
-                vec![Arc::new(GridTiles::build(Arc::clone(assigner.grids())))],
-                config.tiles.cache_mb << 20,
-            ),
+            tiles: tile_service(&config, &assigner, &store),
             config,
             assigner,
             catalog: Catalog::embedded(),

@@ -15,7 +15,9 @@ use super::AppState;
 use super::assign::{AssignResponse, LocationInput, batch_format, batch_too_large, parse_batch};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, QueryParams, body_bytes, parse_bbox, parse_json};
+use super::extract::{
+    JsonBody, QueryParams, body_bytes, parse_bbox, parse_category_prefix, parse_channel, parse_json,
+};
 use crate::grid::code::GridCode;
 use crate::report::intake::{ReportDraft, prepare};
 use crate::report::{Action, Channel, ReportId, Status};
@@ -474,23 +476,9 @@ fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
             .map_err(|e| ApiError::invalid("status", e.to_string()))?;
     }
     if let Some(c) = &q.category {
-        let (kind, code) = c.split_once(':').unwrap_or(("", ""));
-        let ok = matches!(kind, "matter" | "component")
-            && (1..=5).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_digit());
-        if !ok {
-            return Err(ApiError::invalid(
-                "category",
-                "a category (matter:06002) or a class prefix (matter:06)",
-            ));
-        }
-        f.categories = vec![c.clone()];
+        f.categories = vec![parse_category_prefix(c)?];
     }
-    if let Some(c) = &q.channel {
-        f.channel = Some(c.parse().map_err(|e: crate::report::model::UnknownName| {
-            ApiError::invalid("channel", e.to_string())
-        })?);
-    }
+    f.channel = q.channel.as_deref().map(parse_channel).transpose()?;
     f.from = q.from;
     f.to = q.to;
     f.bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;

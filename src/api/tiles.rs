@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::extract::{QueryParams, parse_category_prefix, parse_channel};
 use crate::tiles::cache::{EncodedTile, Encoding, TileCache, negotiate};
 use crate::tiles::tilejson::{TileJson, tilejson};
-use crate::tiles::{TileId, TileSet};
+use crate::tiles::{TileFilter, TileId, TileSet};
 
 /// The tile sets a server offers, with their cache.
 pub struct TileService {
@@ -118,7 +119,7 @@ pub async fn index(
 /// TileJSON 3.0 of a tile set (`/tiles/grids` or `/tiles/grids.json`). Query parameters are
 /// passed on to the tile URLs.
 #[utoipa::path(get, path = "/tiles/{tileset}", tag = "tiles",
-    params(("tileset" = String, Path, description = "grids, or grids.json")),
+    params(("tileset" = String, Path, description = "grids, heat or reports; or grids.json...")),
     responses((status = 200, body = TileJson), (status = 404, body = ErrorBody)))]
 pub async fn tilejson_doc(
     State(state): State<Arc<AppState>>,
@@ -191,12 +192,60 @@ fn tile_response(tile: &EncodedTile, encoding: Encoding, headers: &HeaderMap) ->
         .unwrap_or_default()
 }
 
+/// Filters of report-based tile sets (`heat`, `reports`); the `grids` tiles take none.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TileQuery {
+    /// Reported at or after (RFC 3339; default: 30 days before `to`).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Reported before (RFC 3339; default: now).
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Categories or class prefixes, separated by commas: `matter:06,component:01001`.
+    pub category: Option<String>,
+    /// Intake channel: app, hotline_12345, police_110, patrol, video_ai or iot.
+    pub channel: Option<String>,
+}
+
+fn tile_filter(set: &dyn TileSet, q: TileQuery, caller: &Caller) -> Result<TileFilter, ApiError> {
+    let given = q.from.is_some() || q.to.is_some() || q.category.is_some() || q.channel.is_some();
+    if given && !set.takes_filters() {
+        return Err(ApiError::invalid(
+            "query",
+            format!("{} tiles take no filters", set.name()),
+        ));
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && f >= t
+    {
+        return Err(ApiError::invalid("from", "from must be before to"));
+    }
+    let categories = q
+        .category
+        .as_deref()
+        .map(|c| {
+            c.split(',')
+                .map(|p| parse_category_prefix(p.trim()))
+                .collect()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(TileFilter {
+        from: q.from,
+        to: q.to,
+        categories,
+        channel: q.channel.as_deref().map(parse_channel).transpose()?,
+        public: matches!(caller, Caller::Anonymous),
+    })
+}
+
 /// One vector tile (MVT 2.1), compressed as the client accepts (brotli or gzip).
 #[utoipa::path(get, path = "/tiles/{tileset}/{z}/{x}/{y}", tag = "tiles",
-    params(("tileset" = String, Path, description = "grids"),
+    params(("tileset" = String, Path, description = "grids, heat or reports"),
         ("z" = String, Path, description = "zoom"),
         ("x" = String, Path, description = "column"),
-        ("y" = String, Path, description = "row with extension: 3251.mvt or 3251.pbf")),
+        ("y" = String, Path, description = "row with extension: 3251.mvt or 3251.pbf"),
+        TileQuery),
     responses((status = 200, description = "the tile", content_type = "application/vnd.mapbox-vector-tile"),
         (status = 204, description = "no feature in this tile"),
         (status = 304, description = "unchanged since the ETag sent in If-None-Match"),
@@ -206,9 +255,11 @@ pub async fn tile(
     caller: Caller,
     headers: HeaderMap,
     Path((tileset, z, x, y)): Path<(String, String, String, String)>,
+    QueryParams(query): QueryParams<TileQuery>,
 ) -> Result<Response, ApiError> {
     let set = find_set(&state, &tileset)?;
     authorize(&state, &caller, set.as_ref())?;
+    let filter = tile_filter(set.as_ref(), query, &caller)?;
     let id = TileId::parse(&z, &x, strip_format(&y)?)
         .map_err(|e| ApiError::invalid(e.part(), e.to_string()))?;
     let (min, max) = set.zooms();
@@ -222,7 +273,7 @@ pub async fn tile(
     let tile = state
         .tiles
         .cache()
-        .get(set, id, "")
+        .get(set, id, filter)
         .await
         .map_err(|e| ApiError::internal("rendering a tile", &e))?;
     let encoding = negotiate(

@@ -2,6 +2,7 @@
 
 mod assign;
 mod demo;
+mod export;
 mod import;
 mod progress;
 mod serve;
@@ -28,6 +29,8 @@ enum Command {
     Assign(assign::Args),
     /// Run the HTTP server (on the demo city unless grids are given).
     Serve(serve::Args),
+    /// Write offline packages: vector tiles to PMTiles.
+    Export(export::Args),
 }
 
 /// Runs the command line; errors are printed with their context.
@@ -38,6 +41,7 @@ pub fn run() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Assign(args) => assign::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(code) => code,

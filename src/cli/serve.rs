@@ -111,7 +111,9 @@ fn import_dir(dir: &Path) -> anyhow::Result<GridSet> {
     Ok(GridSet::new(outcome.grids))
 }
 
-fn load_grids(cfg: &Config) -> anyhow::Result<GridSet> {
+/// The grids of `cfg`: its grid directory, else the demo city (generated once into the demo
+/// directory and reused after).
+pub(super) fn load_grids(cfg: &Config) -> anyhow::Result<GridSet> {
     if let Some(dir) = &cfg.grids {
         return import_dir(dir);
     }

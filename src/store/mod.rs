@@ -11,7 +11,7 @@ pub mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -85,6 +85,7 @@ pub struct Store {
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
+    version: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -129,12 +130,23 @@ impl Store {
             checkpointer: Mutex::new(Some(checkpointer)),
             base: Mutex::new(base),
             idle: Mutex::new(Vec::new()),
+            version: Arc::new(AtomicU64::new(1)),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A number that grows whenever committed reports change (a create, a transition, an
+    /// import), so caches of anything derived from reports know when to recompute.
+    pub fn data_version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
@@ -148,7 +160,9 @@ impl Store {
             .send(Command::Create { reports, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let created = answer.await.map_err(|_| StoreError::Closed)??;
+        self.changed();
+        Ok(created)
     }
 
     /// Applies a lifecycle transition; returns once it is committed.
@@ -164,7 +178,9 @@ impl Store {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let done = answer.await.map_err(|_| StoreError::Closed)??;
+        self.changed();
+        Ok(done)
     }
 
     /// Starts a batch import: send chunks of reports as they are ready, then
@@ -177,7 +193,11 @@ impl Store {
             .send(Command::Import { chunks: rx, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        Ok(Import { chunks, answer })
+        Ok(Import {
+            chunks,
+            answer,
+            version: Arc::clone(&self.version),
+        })
     }
 
     /// Runs a read on a pooled connection (blocking; call from a blocking context).
@@ -225,6 +245,7 @@ impl Store {
 pub struct Import {
     chunks: std::sync::mpsc::SyncSender<ImportChunk>,
     answer: oneshot::Receiver<Result<Vec<Created>, StoreError>>,
+    version: Arc<AtomicU64>,
 }
 
 impl Import {
@@ -235,17 +256,23 @@ impl Import {
 
     /// Commits the import; returns the outcome of every report, in order.
     pub async fn finish(self) -> Result<Vec<Created>, StoreError> {
-        let Import { chunks, answer } = self;
+        let Import {
+            chunks,
+            answer,
+            version,
+        } = self;
         chunks
             .send(ImportChunk::Done)
             .map_err(|_| StoreError::Closed)?;
         drop(chunks);
-        answer.await.map_err(|_| StoreError::Closed)?
+        let created = answer.await.map_err(|_| StoreError::Closed)??;
+        version.fetch_add(1, Ordering::AcqRel);
+        Ok(created)
     }
 
     /// Rolls the import back and waits until the writer has done so.
     pub async fn abandon(self) {
-        let Import { chunks, answer } = self;
+        let Import { chunks, answer, .. } = self;
         drop(chunks);
         let _ = answer.await;
     }

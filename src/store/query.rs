@@ -187,13 +187,9 @@ pub struct Page {
     pub next: Option<ReportId>,
 }
 
-/// Lists reports matching `filter`, newest first, `limit` at a time, starting below `before`.
-pub fn list(
-    conn: &Connection,
-    filter: &ReportFilter,
-    before: Option<ReportId>,
-    limit: usize,
-) -> Result<Page, StoreError> {
+/// The SQL conditions (joined with AND) and their arguments that select the reports matching
+/// `filter` at time `now`.
+fn filter_clauses(filter: &ReportFilter, now: DateTime<Utc>) -> (Vec<String>, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     if let Some(g) = &filter.grid {
@@ -260,22 +256,37 @@ pub fn list(
         } else {
             format!("NOT ({open})")
         });
-        args.push(ts(Utc::now()));
+        args.push(ts(now));
     }
+    (clauses, args)
+}
+
+fn where_sql(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+/// Lists reports matching `filter`, newest first, `limit` at a time, starting below `before`.
+pub fn list(
+    conn: &Connection,
+    filter: &ReportFilter,
+    before: Option<ReportId>,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let now = Utc::now();
+    let (mut clauses, mut args) = filter_clauses(filter, now);
     if let Some(b) = before {
         clauses.push("id < ?".into());
         args.push(Value::BigInt(b.0));
     }
-    let filter_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let filter_sql = where_sql(&clauses);
     let sql = format!(
         "SELECT {REPORT_COLUMNS} FROM reports {filter_sql} ORDER BY id DESC LIMIT {}",
         limit + 1
     );
-    let now = Utc::now();
     let mut stmt = conn.prepare(&sql)?;
     let mut reports = stmt
         .query_map(duckdb::params_from_iter(args), |r| report_from_row(r, now))?
@@ -287,6 +298,81 @@ pub fn list(
         None
     };
     Ok(Page { reports, next })
+}
+
+/// How many reports matching `filter` fall in each H3 cell of resolution `res` (one of
+/// [`H3_RESOLUTIONS`](super::record::H3_RESOLUTIONS)), keeping cells with at least `min_count`.
+pub fn h3_counts(
+    conn: &Connection,
+    filter: &ReportFilter,
+    res: u8,
+    min_count: u64,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    if !super::record::H3_RESOLUTIONS.contains(&res) {
+        return Err(StoreError::Internal(format!(
+            "no H3 cells of resolution {res} are stored"
+        )));
+    }
+    let (clauses, mut args) = filter_clauses(filter, Utc::now());
+    let sql = format!(
+        "SELECT h3_r{res}, count(*) FROM reports {} GROUP BY 1 HAVING count(*) >= ?",
+        where_sql(&clauses)
+    );
+    args.push(Value::UBigInt(min_count));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(duckdb::params_from_iter(args), |r| {
+        Ok((r.get::<_, u64>(0)?, r.get::<_, u64>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Where a report is and what it is, for maps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportPoint {
+    /// The report.
+    pub id: ReportId,
+    /// WGS84 longitude.
+    pub lon: f64,
+    /// WGS84 latitude.
+    pub lat: f64,
+    /// Its category.
+    pub category: String,
+    /// Its status.
+    pub status: String,
+    /// When it was reported.
+    pub reported_at: DateTime<Utc>,
+    /// Whether it is open past its deadline.
+    pub overdue: bool,
+}
+
+/// Up to `limit` reports matching `filter` (newest first), as points.
+pub fn points(
+    conn: &Connection,
+    filter: &ReportFilter,
+    limit: usize,
+) -> Result<Vec<ReportPoint>, StoreError> {
+    let now = Utc::now();
+    let (clauses, mut args) = filter_clauses(filter, now);
+    let sql = format!(
+        "SELECT id, lon, lat, category, status, reported_at, \
+         status NOT IN ('closed', 'rejected') AND deadline < ? \
+         FROM reports {} ORDER BY id DESC LIMIT {limit}",
+        where_sql(&clauses)
+    );
+    args.insert(0, ts(now));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(duckdb::params_from_iter(args), |r| {
+        Ok(ReportPoint {
+            id: ReportId(r.get(0)?),
+            lon: r.get(1)?,
+            lat: r.get(2)?,
+            category: r.get(3)?,
+            status: r.get(4)?,
+            reported_at: r.get(5)?,
+            overdue: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Number of reports and history entries: for health checks and tests.

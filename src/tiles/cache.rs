@@ -14,7 +14,7 @@ use bytes::Bytes;
 use foldhash::fast::FixedState;
 use moka::future::Cache;
 
-use super::layer::{TileError, TileSet};
+use super::layer::{TileError, TileFilter, TileSet};
 use super::tile_id::TileId;
 
 /// What identifies one cached tile.
@@ -142,24 +142,28 @@ impl TileCache {
     }
 
     /// The tile from the cache, or rendered (on a blocking thread, once for all concurrent
-    /// askers) and cached. `filter` is the canonical form of any filters the set applies.
+    /// askers) and cached.
     pub async fn get(
         &self,
         set: Arc<dyn TileSet>,
         tile: TileId,
-        filter: &str,
+        filter: TileFilter,
     ) -> Result<Arc<EncodedTile>, Arc<TileError>> {
         let version = set.version();
         let key = TileKey {
             set: Arc::from(set.name()),
             tile,
-            filter: Arc::from(filter),
+            filter: if set.takes_filters() {
+                Arc::from(filter.cache_key(chrono::Utc::now()))
+            } else {
+                Arc::from("")
+            },
             version,
         };
         self.inner
             .try_get_with(key, async move {
                 tokio::task::spawn_blocking(move || {
-                    set.render(tile)
+                    set.render(tile, &filter)
                         .map(|raw| Arc::new(EncodedTile::new(raw, version)))
                 })
                 .await

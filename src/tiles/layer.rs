@@ -3,11 +3,51 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
 use super::encode::EncodeError;
 use super::tile_id::TileId;
+use crate::report::Channel;
+
+/// Which reports a report-based tile (heat, report points) shows, and for whom.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TileFilter {
+    /// Reported at or after (default: 30 days before now).
+    pub from: Option<DateTime<Utc>>,
+    /// Reported before (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// Category ids or class prefixes such as `matter:06`.
+    pub categories: Vec<String>,
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Whether the reader is anonymous: aggregates then hide cells with few reports.
+    pub public: bool,
+}
+
+impl TileFilter {
+    /// The time window: the given bounds, else the last 30 days up to `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let to = self.to.unwrap_or(now);
+        (self.from.unwrap_or(to - chrono::Duration::days(30)), to)
+    }
+
+    /// The filter as a cache key. A window relative to now is keyed by the current minute, so
+    /// its tiles roll forward even when no report arrives.
+    pub fn cache_key(&self, now: DateTime<Utc>) -> String {
+        let relative = self.from.is_none() || self.to.is_none();
+        format!(
+            "{:?}|{:?}|{}|{:?}|{}|{}",
+            self.from.map(|t| t.timestamp_millis()),
+            self.to.map(|t| t.timestamp_millis()),
+            self.categories.join(","),
+            self.channel.map(Channel::name),
+            self.public,
+            if relative { now.timestamp() / 60 } else { 0 },
+        )
+    }
+}
 
 /// Extent of every tile, in tile units per side (MVT's customary 4096).
 pub const EXTENT: u32 = 4096;
@@ -73,6 +113,10 @@ pub trait TileSet: Send + Sync {
     fn is_public(&self) -> bool;
     /// A number that changes whenever the data behind any tile changes.
     fn version(&self) -> u64;
+    /// Whether tiles depend on a [`TileFilter`] (report-based sets); others refuse filters.
+    fn takes_filters(&self) -> bool {
+        false
+    }
     /// The encoded tile, or an empty vector when no feature touches it.
-    fn render(&self, tile: TileId) -> Result<Vec<u8>, TileError>;
+    fn render(&self, tile: TileId, filter: &TileFilter) -> Result<Vec<u8>, TileError>;
 }

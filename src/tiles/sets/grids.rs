@@ -17,7 +17,7 @@ use crate::grid::code::{GridCode, Level};
 use crate::grid::model::{GridId, GridSet, bounds};
 use crate::tiles::clip::{PolygonClipper, TileFrame};
 use crate::tiles::encode::{LayerBuilder, Prop};
-use crate::tiles::layer::{BUFFER, EXTENT, LayerInfo, TileError, TileSet};
+use crate::tiles::layer::{BUFFER, EXTENT, LayerInfo, TileError, TileFilter, TileSet};
 use crate::tiles::tile_id::{TileId, lon_lat_to_world};
 use crate::tiles::topology::{TopoPolygon, Topology, WorldPoint};
 
@@ -376,7 +376,7 @@ impl TileSet for GridTiles {
         self.version
     }
 
-    fn render(&self, tile: TileId) -> Result<Vec<u8>, TileError> {
+    fn render(&self, tile: TileId, _filter: &TileFilter) -> Result<Vec<u8>, TileError> {
         let frame = TileFrame::new(tile, EXTENT, BUFFER);
         let mut out = Tile::new(EXTENT);
         CLIPPER.with_borrow_mut(|clipper| {
