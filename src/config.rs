@@ -23,6 +23,9 @@ pub struct Config {
     pub demo_dir: PathBuf,
     /// Divide the demo city's counts by this (a small city for quick trials and tests).
     pub demo_scale_down: usize,
+    /// Reports in the demo history loaded on the first start on the demo city (into an empty
+    /// database; divided by `demo_scale_down`); 0 for none.
+    pub demo_history: u64,
     /// Public URL of this server as clients see it (behind a reverse proxy); used in links.
     pub base_url: Option<String>,
     /// Whether tiles, aggregates, grids and categories may be read without a key.
@@ -129,6 +132,7 @@ impl Default for Config {
             grids: None,
             demo_dir: "demo-out".into(),
             demo_scale_down: 1,
+            demo_history: 5_000_000,
             base_url: None,
             public_read: true,
             open311_public_requests: false,

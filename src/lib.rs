@@ -4,8 +4,8 @@
 //! divided into a hierarchy of grids (districts → streets → communities → level-3 grids →
 //! micro-grids, with exclusive grids of schools, parks and malls on top). gridscope stores the
 //! boundaries, assigns every incoming report to the grid responsible for it, keeps reports and
-//! their lifecycle in an embedded DuckDB, and serves it all over HTTP (KPIs and vector tiles
-//! come next).
+//! their lifecycle in an embedded DuckDB, and serves it all over HTTP, with vector tiles of the
+//! grids, report heat and KPI choropleths for map walls and GIS tools.
 //!
 //! | concept | where |
 //! |---|---|
@@ -20,6 +20,8 @@
 //! | distances and areas in metres | [`measure`] |
 //! | reports: channels, categories (GB/T 47678.5), lifecycle, deadlines, intake | [`report`] |
 //! | storage in DuckDB: schema, single writer with group commit, queries, API keys | [`store`] |
+//! | governance KPIs per grid | [`stats`] |
+//! | vector tiles: grids, heat, report points, KPI choropleths; TileJSON; PMTiles | [`tiles`] |
 //! | the HTTP API: routes, auth, limits, errors, OpenAPI | [`api`] |
 //! | server configuration (TOML + environment) | [`config`] |
 //!
@@ -35,6 +37,7 @@ pub mod coords;
 pub mod grid;
 pub mod measure;
 pub mod report;
+pub mod stats;
 pub mod store;
 pub mod tiles;
 

@@ -295,3 +295,97 @@ async fn report_tiles_need_a_key_and_hold_every_report_once() {
     seen.sort();
     assert_eq!(seen, ids);
 }
+
+async fn act(app: &TestApp, id: i64, key: &str, body: Value) {
+    let (s, v) = app
+        .post_json(&format!("/api/v1/reports/{id}/transitions"), key, &body)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kpi_tiles_carry_each_grids_kpis_for_choropleths() {
+    let app = TestApp::new(Config::default());
+    // Three reports at one spot in 二七区: one closed on time and rated satisfied, one only
+    // accepted, one just reported.
+    let (lon, lat) = (113.6546, 34.7500);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(report(&app, lon, lat, "matter:06002").await);
+    }
+    let op = app.operator.clone();
+    for step in [
+        json!({"action": "accept"}),
+        json!({"action": "dispatch"}),
+        json!({"action": "handle"}),
+        json!({"action": "check", "pass": true}),
+    ] {
+        act(&app, ids[0], &op, step).await;
+    }
+    act(
+        &app,
+        ids[0],
+        &app.reporter.clone(),
+        json!({"action": "rate", "rating": "satisfied"}),
+    )
+    .await;
+    act(&app, ids[1], &op, json!({"action": "accept"})).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/reports/{}", ids[0]), Some(&op))
+        .await;
+    let grid = v["placement"]["grid_l3"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
+
+    let tile = TileId::covering(14, [lon, lat, lon, lat]).next().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt"), Some(&app.analyst)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (decoded, _) = decode(&[body], &[]);
+    let feats = decoded[0]["kpi"].as_array().unwrap();
+    assert!(feats.iter().all(|f| f["properties"]["level"] == "3"));
+    let with_reports: Vec<&Value> = feats
+        .iter()
+        .filter(|f| f["properties"]["reports"].as_i64() > Some(0))
+        .collect();
+    assert_eq!(with_reports.len(), 1, "{with_reports:?}");
+    let p = &with_reports[0]["properties"];
+    assert_eq!(p["code"], grid.as_str());
+    assert_eq!(p["reports"], 3);
+    // Due: the closed one (the accepted one's deadline has not passed): 1/1 closed, on time.
+    assert_eq!(p["closure_rate"], 1.0);
+    assert_eq!(p["on_time_rate"], 1.0);
+    assert_eq!(p["satisfaction_rate"], 1.0);
+    assert_eq!(p["overdue"], 0);
+    assert!(p["per_km2"].as_f64().unwrap() > 0.0);
+
+    // Anonymous readers: a grid with fewer than k = 5 reports shows no numbers.
+    let (_, body) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt"), None).await;
+    let (decoded, _) = decode(&[body], &[]);
+    let same = decoded[0]["kpi"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["code"] == p["code"])
+        .unwrap();
+    assert!(same["properties"].get("reports").is_none(), "{same}");
+
+    // The level can be chosen; districts at zoom 14 are one polygon with all three reports.
+    let (_, body) = fetch(
+        &app,
+        &format!("/tiles/kpi/{tile}.mvt?level=district"),
+        Some(&app.analyst),
+    )
+    .await;
+    let (decoded, _) = decode(&[body], &[]);
+    let d = decoded[0]["kpi"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["code"] == "410103")
+        .unwrap();
+    assert_eq!(d["properties"]["reports"], 3);
+    let (status, _) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt?level=micro"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::report::{Catalog, DeadlineRules};
 use crate::store::{Store, StoreError, keys as key_store};
 use crate::tiles::TileSet;
-use crate::tiles::sets::{GridTiles, HeatTiles, ReportTiles};
+use crate::tiles::sets::{GridTiles, HeatTiles, KpiTiles, ReportTiles};
 use auth::KeyRing;
 use error::ApiError;
 use tiles::TileService;
@@ -91,12 +91,18 @@ fn metrics_handle() -> PrometheusHandle {
 
 /// The tile sets over the grids and reports in force.
 fn tile_service(config: &Config, assigner: &Arc<Assigner>, store: &Arc<Store>) -> TileService {
-    let grids = GridTiles::build(Arc::clone(assigner.grids()));
+    let grids = Arc::new(GridTiles::build(Arc::clone(assigner.grids())));
     let bounds = grids.bounds();
     let refresh = Duration::from_millis(config.tiles.refresh_ms);
     TileService::new(
         vec![
-            Arc::new(grids),
+            Arc::clone(&grids) as Arc<dyn TileSet>,
+            Arc::new(KpiTiles::new(
+                grids,
+                Arc::clone(store),
+                config.tiles.privacy_k,
+                refresh,
+            )),
             Arc::new(HeatTiles::new(
                 Arc::clone(store),
                 bounds,

@@ -205,10 +205,24 @@ pub struct TileQuery {
     pub category: Option<String>,
     /// Intake channel: app, hotline_12345, police_110, patrol, video_ai or iot.
     pub channel: Option<String>,
+    /// KPI tiles: the grid level (district, 1, 2 or 3; default: from the zoom).
+    pub level: Option<String>,
+}
+
+fn parse_kpi_level(s: &str) -> Result<crate::Level, ApiError> {
+    use crate::Level;
+    [Level::District, Level::One, Level::Two, Level::Three]
+        .into_iter()
+        .find(|l| l.name() == s)
+        .ok_or_else(|| ApiError::invalid("level", "one of district, 1, 2, 3"))
 }
 
 fn tile_filter(set: &dyn TileSet, q: TileQuery, caller: &Caller) -> Result<TileFilter, ApiError> {
-    let given = q.from.is_some() || q.to.is_some() || q.category.is_some() || q.channel.is_some();
+    let given = q.from.is_some()
+        || q.to.is_some()
+        || q.category.is_some()
+        || q.channel.is_some()
+        || q.level.is_some();
     if given && !set.takes_filters() {
         return Err(ApiError::invalid(
             "query",
@@ -235,6 +249,7 @@ fn tile_filter(set: &dyn TileSet, q: TileQuery, caller: &Caller) -> Result<TileF
         to: q.to,
         categories,
         channel: q.channel.as_deref().map(parse_channel).transpose()?,
+        level: q.level.as_deref().map(parse_kpi_level).transpose()?,
         public: matches!(caller, Caller::Anonymous),
     })
 }

@@ -1,7 +1,7 @@
 //! `gridscope demo`: the Zhengzhou demo city, its quality report and a batch assignment.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +38,16 @@ pub struct Args {
     /// Skip the topology check (it takes a few seconds at full scale).
     #[arg(long)]
     no_check: bool,
+    /// Also generate a report history of this many reports over 15 months (Zhengzhou:
+    /// 5000000) and load it into --database.
+    #[arg(long, default_value_t = 0)]
+    history: u64,
+    /// The DuckDB file the history is loaded into (created if missing; must hold no reports).
+    #[arg(long, default_value = "gridscope.duckdb")]
+    database: PathBuf,
+    /// The day after the history ends (YYYY-MM-DD, Zhengzhou time; default: today).
+    #[arg(long)]
+    history_end: Option<chrono::NaiveDate>,
 }
 
 /// Generates the city and runs the batch assignment.
@@ -90,6 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         share(nowhere),
     );
 
+    if args.history > 0 {
+        load_history(
+            &args.database,
+            args.history,
+            args.seed,
+            args.history_end,
+            &assigner,
+            true,
+        )?;
+    }
     if args.reports == 0 {
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,4 +138,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         input.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Generates a report history of `reports` reports ending on `end` (default: today) and loads
+/// it into `database`, which must hold no reports; a progress bar when `show_progress`.
+pub(super) fn load_history(
+    database: &Path,
+    reports: u64,
+    seed: u64,
+    end: Option<chrono::NaiveDate>,
+    assigner: &Assigner,
+    show_progress: bool,
+) -> anyhow::Result<()> {
+    use gridscope::report::history::{HistoryConfig, HistoryGenerator};
+    use gridscope::report::{Catalog, DeadlineRules};
+    use gridscope::store::bulk;
+
+    let end = end.unwrap_or_else(|| (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive());
+    let cfg = HistoryConfig {
+        seed,
+        reports,
+        ..HistoryConfig::zhengzhou(end)
+    };
+    let rules = DeadlineRules::default()
+        .prepare()
+        .context("preparing the deadline rules")?;
+    let catalog = Catalog::embedded();
+    let t = Instant::now();
+    let generator = HistoryGenerator::new(cfg, assigner, &rules, &catalog);
+    let conn = duckdb::Connection::open(database)
+        .with_context(|| format!("opening {}", database.display()))?;
+    gridscope::store::schema::migrate(&conn)?;
+    let existing = bulk::report_count(&conn)?;
+    if existing > 0 {
+        anyhow::bail!(
+            "{} already holds {existing} reports; load the history into an empty database",
+            database.display()
+        );
+    }
+    let bar = if show_progress {
+        progress::bar(generator.total(), "reports")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let loaded = bulk::load_history(&conn, &generator, &|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    conn.execute_batch("CHECKPOINT")?;
+    println!(
+        "report history: {loaded} reports over {} days up to {end}, generated and loaded into {} in {:.1} s",
+        generator.days(),
+        database.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

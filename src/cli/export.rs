@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gridscope::config::Config;
-use gridscope::tiles::TileSet;
 use gridscope::tiles::package::{tile_count, write_pmtiles};
 use gridscope::tiles::sets::GridTiles;
 

@@ -132,6 +132,27 @@ pub(super) fn load_grids(cfg: &Config) -> anyhow::Result<GridSet> {
     Ok(set)
 }
 
+/// On the demo city, fills a database without reports with the demo report history (once), so
+/// that the map wall and the KPIs have a city's worth of data from the first start.
+fn seed_demo_history(cfg: &Config, assigner: &Assigner) -> anyhow::Result<()> {
+    let empty = match duckdb::Connection::open(&cfg.database) {
+        Ok(conn) => {
+            gridscope::store::schema::migrate(&conn)?;
+            gridscope::store::bulk::report_count(&conn)? == 0
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {}", cfg.database.display())),
+    };
+    if !empty {
+        return Ok(());
+    }
+    let reports = cfg.demo_history / cfg.demo_scale_down.max(1) as u64;
+    tracing::info!(
+        reports,
+        "loading the demo report history (once; about a minute for 5 million)"
+    );
+    super::demo::load_history(&cfg.database, reports, 7, None, assigner, false)
+}
+
 /// Creates an admin key when the database has none, and writes its secret to a file only the
 /// owner can read.
 fn bootstrap_admin(store: &Store, path: &Path) -> anyhow::Result<()> {
@@ -200,6 +221,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         seconds = t.elapsed().as_secs_f64(),
         "grids indexed"
     );
+    if cfg.grids.is_none() && cfg.demo_history > 0 {
+        seed_demo_history(&cfg, &assigner)?;
+    }
     let rules = Arc::new(cfg.deadlines.clone().prepare().context("[deadlines]")?);
     let store = Arc::new(
         Store::open(

@@ -6,6 +6,7 @@
 
 pub mod category;
 pub mod deadline;
+pub mod history;
 pub mod intake;
 pub mod lifecycle;
 pub mod model;

@@ -3,6 +3,7 @@
 //! One writer thread owns the write connection and commits in batches (see [`writer`]); reads
 //! use a pool of other connections and see committed data only, so they never block ingest.
 
+pub mod bulk;
 pub mod columns;
 pub mod keys;
 pub mod query;

@@ -326,6 +326,35 @@ pub fn h3_counts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Rows of `SELECT key, aggregates... FROM reports WHERE filter GROUP BY key`: `aggregates` is a
+/// comma-separated list of unsigned integer expressions whose own `?` placeholders take
+/// `aggregate_args` (they come before the filter's).
+pub fn grouped_counts(
+    conn: &Connection,
+    key: &str,
+    aggregates: &str,
+    aggregate_args: Vec<Value>,
+    filter: &ReportFilter,
+) -> Result<Vec<(String, Vec<u64>)>, StoreError> {
+    let (clauses, args) = filter_clauses(filter, Utc::now());
+    let sql = format!(
+        "SELECT {key}, {aggregates} FROM reports {} GROUP BY 1",
+        where_sql(&clauses)
+    );
+    let mut all = aggregate_args;
+    all.extend(args);
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(duckdb::params_from_iter(all), |r| {
+        let key: Option<String> = r.get(0)?;
+        let n = r.as_ref().column_count();
+        let counts = (1..n)
+            .map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((key.unwrap_or_default(), counts))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Where a report is and what it is, for maps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportPoint {

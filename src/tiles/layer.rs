@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::encode::EncodeError;
 use super::tile_id::TileId;
+use crate::grid::code::Level;
 use crate::report::Channel;
 
 /// Which reports a report-based tile (heat, report points) shows, and for whom.
@@ -22,6 +23,8 @@ pub struct TileFilter {
     pub categories: Vec<String>,
     /// Only this channel.
     pub channel: Option<Channel>,
+    /// For KPI tiles: the grid level to show (default: chosen from the zoom).
+    pub level: Option<Level>,
     /// Whether the reader is anonymous: aggregates then hide cells with few reports.
     pub public: bool,
 }
@@ -38,11 +41,12 @@ impl TileFilter {
     pub fn cache_key(&self, now: DateTime<Utc>) -> String {
         let relative = self.from.is_none() || self.to.is_none();
         format!(
-            "{:?}|{:?}|{}|{:?}|{}|{}",
+            "{:?}|{:?}|{}|{:?}|{:?}|{}|{}",
             self.from.map(|t| t.timestamp_millis()),
             self.to.map(|t| t.timestamp_millis()),
             self.categories.join(","),
             self.channel.map(Channel::name),
+            self.level.map(Level::name),
             self.public,
             if relative { now.timestamp() / 60 } else { 0 },
         )

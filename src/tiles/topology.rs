@@ -60,6 +60,8 @@ pub struct Topology {
     thresholds: Vec<f32>,
     /// Arc `i` is `points[starts[i]..starts[i + 1]]`.
     starts: Vec<u32>,
+    /// Bounding box of each arc: west, north, east, south in world units.
+    boxes: Vec<[u32; 4]>,
 }
 
 fn key(p: WorldPoint) -> u64 {
@@ -211,6 +213,19 @@ impl Topology {
             .map(|a| douglas_peucker_thresholds(self.arc_points(a)))
             .collect();
         self.thresholds = per_arc.concat();
+        self.boxes = (0..self.arc_count())
+            .map(|a| {
+                let pts = self.arc_points(a);
+                pts.iter().fold([u32::MAX, u32::MAX, 0, 0], |b, p| {
+                    [
+                        b[0].min(p[0]),
+                        b[1].min(p[1]),
+                        b[2].max(p[0]),
+                        b[3].max(p[1]),
+                    ]
+                })
+            })
+            .collect();
     }
 
     /// How many distinct arcs there are.
@@ -252,6 +267,37 @@ impl Topology {
                         visit(pts[i]);
                     }
                 }
+            }
+        }
+    }
+
+    /// As [`walk_ring`](Self::walk_ring), for clipping to `window` (west, north, east, south
+    /// in world units): an arc lying wholly on the far side of one of the window's edges is
+    /// replaced by the straight line between its ends, which lies on that side too, so the
+    /// clipped result is the same while far-away detail costs nothing.
+    pub fn walk_ring_for_window(
+        &self,
+        ring: &[ArcRef],
+        tolerance: f32,
+        window: [f64; 4],
+        mut visit: impl FnMut(WorldPoint),
+    ) {
+        for r in ring {
+            let b = self.boxes[r.index()].map(f64::from);
+            let outside =
+                b[2] < window[0] || b[0] > window[2] || b[3] < window[1] || b[1] > window[3];
+            if outside {
+                let pts = self.arc_points(r.index());
+                let end = if r.reversed() {
+                    pts.first()
+                } else {
+                    pts.last()
+                };
+                if let Some(&p) = end {
+                    visit(p);
+                }
+            } else {
+                self.walk_ring(std::slice::from_ref(r), tolerance, &mut visit);
             }
         }
     }

@@ -167,6 +167,7 @@ impl Server {
             .arg("--admin-key-file")
             .arg(dir.join("admin.key"))
             .env("RUST_LOG", "warn")
+            .env("GRIDSCOPE_DEMO_HISTORY", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -98,6 +98,9 @@ pub fn feature_id(code: &GridCode) -> u64 {
 
 type Bbox = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
+/// Adds properties (e.g. KPIs) to a grid's feature, given its code.
+pub type ExtraProps<'a> = dyn Fn(&GridCode, &mut Vec<(&'static str, Prop<'static>)>) + 'a;
+
 struct GridFeature {
     grid: GridId,
     id: u64,
@@ -108,6 +111,7 @@ struct GridFeature {
 
 struct PolygonLayer {
     name: &'static str,
+    level: Level,
     description: &'static str,
     minzoom: u8,
     features: Vec<GridFeature>,
@@ -167,7 +171,7 @@ impl GridTiles {
         let layers = POLYGON_LAYERS
             .iter()
             .zip(per_level)
-            .map(|(&(name, _, minzoom, description), features)| {
+            .map(|(&(name, level, minzoom, description), features)| {
                 let index = RTree::bulk_load(
                     features
                         .iter()
@@ -184,6 +188,7 @@ impl GridTiles {
                 );
                 PolygonLayer {
                     name,
+                    level,
                     description,
                     minzoom,
                     features,
@@ -227,19 +232,51 @@ impl GridTiles {
         }
     }
 
+    /// West, south, east, north of the grids, in degrees.
+    pub fn bounds(&self) -> [f64; 4] {
+        self.bounds
+    }
+
+    /// The grids the tiles are cut from.
+    pub fn grids(&self) -> &Arc<GridSet> {
+        &self.grids
+    }
+
     /// Distinct arcs and vertices of the shared topology (for logs and benchmarks).
     pub fn topology_size(&self) -> (usize, usize) {
         (self.topology.arc_count(), self.topology.point_count())
     }
 
+    /// Adds a layer called `name` to `tile` with the grids of `level`, each with its code,
+    /// name and level plus the properties `extra` gives it (e.g. KPIs).
+    pub fn render_level(
+        &self,
+        level: Level,
+        name: &str,
+        tile_id: TileId,
+        tile: &mut Tile,
+        extra: &ExtraProps<'_>,
+    ) -> Result<(), TileError> {
+        let Some(layer) = self.layers.iter().find(|l| l.level == level) else {
+            return Ok(());
+        };
+        let frame = TileFrame::new(tile_id, EXTENT, BUFFER);
+        CLIPPER.with_borrow_mut(|clipper| {
+            self.render_polygons(layer, name, &frame, clipper, tile, extra)
+        })
+    }
+
     fn render_polygons(
         &self,
         layer: &PolygonLayer,
+        name: &str,
         frame: &TileFrame,
         clipper: &mut PolygonClipper,
         tile: &mut Tile,
+        extra: &ExtraProps<'_>,
     ) -> Result<(), TileError> {
-        let [w, n, e, s] = frame.world_window();
+        let window = frame.world_window();
+        let [w, n, e, s] = window;
         let (lo, hi) = frame.limits();
         let tolerance = frame.to_world(TOLERANCE) as f32;
         let mut hits: Vec<u32> = layer
@@ -248,8 +285,9 @@ impl GridTiles {
             .map(|b| b.data)
             .collect();
         hits.sort_unstable();
-        let mut out = LayerBuilder::new(tile, layer.name);
+        let mut out = LayerBuilder::new(tile, name);
         let mut ring: Vec<[f64; 2]> = Vec::new();
+        let mut extras = Vec::new();
         for i in hits {
             let f = &layer.features[i as usize];
             let (fw, fh) = (
@@ -264,7 +302,9 @@ impl GridTiles {
                 for r in &polygon.rings {
                     ring.clear();
                     self.topology
-                        .walk_ring(r, tolerance, |p: WorldPoint| ring.push(frame.project(p)));
+                        .walk_ring_for_window(r, tolerance, window, |p: WorldPoint| {
+                            ring.push(frame.project(p));
+                        });
                     clipper.add_ring(&ring, lo, hi);
                 }
             }
@@ -288,6 +328,9 @@ impl GridTiles {
             if let Some(k) = g.kind {
                 props.push(("kind", Prop::Str(k.name())));
             }
+            extras.clear();
+            extra(&g.code, &mut extras);
+            props.extend(extras.iter().copied());
             out.polygon(f.id, &shapes, &props)?;
         }
         Ok(out.finish(tile)?)
@@ -381,7 +424,7 @@ impl TileSet for GridTiles {
         let mut out = Tile::new(EXTENT);
         CLIPPER.with_borrow_mut(|clipper| {
             for layer in self.layers.iter().filter(|l| tile.z >= l.minzoom) {
-                self.render_polygons(layer, &frame, clipper, &mut out)?;
+                self.render_polygons(layer, layer.name, &frame, clipper, &mut out, &|_, _| {})?;
             }
             Ok::<_, TileError>(())
         })?;

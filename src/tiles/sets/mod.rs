@@ -2,6 +2,7 @@
 
 pub mod grids;
 pub mod heat;
+pub mod kpi;
 pub mod reports;
 
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub use grids::GridTiles;
 pub use heat::HeatTiles;
+pub use kpi::KpiTiles;
 pub use reports::ReportTiles;
 
 use crate::store::Store;
