@@ -10,6 +10,7 @@ pub mod grids;
 pub mod keys;
 pub mod open311;
 pub mod reports;
+pub mod stats;
 pub mod system;
 pub mod tiles;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub openapi: utoipa::openapi::OpenApi,
     /// Vector tile sets and their cache.
     pub tiles: TileService,
+    /// Answers of `/api/v1/stats`, keyed by query and data version.
+    pub stats_cache: moka::future::Cache<String, Arc<serde_json::Value>>,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server in a process).
@@ -145,6 +148,7 @@ impl AppState {
                 config.limits.anonymous_tile_rate_per_sec,
             ),
             tiles: tile_service(&config, &assigner, &store),
+            stats_cache: moka::future::Cache::new(4_096),
             config,
             assigner,
             catalog: Catalog::embedded(),
@@ -193,6 +197,7 @@ impl Modify for SecurityAddon {
         (name = "reports", description = "Reports (事件) and their lifecycle"),
         (name = "grids", description = "Grid boundaries and hierarchy"),
         (name = "keys", description = "API keys (admin)"),
+        (name = "stats", description = "Governance KPIs (结案率, 按期结案率, 满意率...)"),
         (name = "tiles", description = "Vector tiles (MVT 2.1) and TileJSON 3.0"),
         (name = "open311", description = "Open311 GeoReport v2 compatibility"),
         (name = "system", description = "Health, metrics, this document"),
@@ -219,6 +224,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::openapi))
         .routes(routes!(open311::get_root, open311::post_request))
         .routes(routes!(open311::get_item))
+        .routes(routes!(stats::kpi))
         .routes(routes!(tiles::index))
         .routes(routes!(tiles::tilejson_doc))
         .routes(routes!(tiles::tile))

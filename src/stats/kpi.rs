@@ -25,7 +25,7 @@ use duckdb::types::Value;
 
 use crate::grid::code::Level;
 use crate::store::StoreError;
-use crate::store::query::{ReportFilter, grouped_counts};
+use crate::store::query::{ReportFilter, filtered_row, grouped_counts};
 
 /// The counts behind the KPIs of one grid.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -106,6 +106,80 @@ const KPI_AGGREGATES: &str = "count(*), count(accepted_at), \
     count(*) FILTER (WHERE rework_count > 0), \
     count(*) FILTER (WHERE extension_count > 0), \
     count(*) FILTER (WHERE status NOT IN ('closed', 'rejected') AND deadline < ?)";
+
+/// The KPIs of one set of reports (a grid, a window, filters), with times to close.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct KpiSummary {
+    /// The counts.
+    #[schema(value_type = Object)]
+    pub counts: KpiCounts,
+    /// 立案率.
+    pub acceptance_rate: Option<f64>,
+    /// 结案率.
+    pub closure_rate: Option<f64>,
+    /// 按期结案率.
+    pub on_time_rate: Option<f64>,
+    /// 满意率.
+    pub satisfaction_rate: Option<f64>,
+    /// 返工率.
+    pub rework_rate: Option<f64>,
+    /// 延期率.
+    pub extension_rate: Option<f64>,
+    /// Mean hours from report to closing, over the closed ones.
+    pub mean_hours_to_close: Option<f64>,
+    /// 90th percentile of hours from report to closing.
+    pub p90_hours_to_close: Option<f64>,
+}
+
+impl From<KpiCounts> for KpiSummary {
+    fn from(c: KpiCounts) -> Self {
+        Self {
+            counts: c,
+            acceptance_rate: c.acceptance_rate(),
+            closure_rate: c.closure_rate(),
+            on_time_rate: c.on_time_rate(),
+            satisfaction_rate: c.satisfaction_rate(),
+            rework_rate: c.rework_rate(),
+            extension_rate: c.extension_rate(),
+            mean_hours_to_close: None,
+            p90_hours_to_close: None,
+        }
+    }
+}
+
+/// The KPIs of the reports matching `filter`, as of `now`.
+pub fn summary(
+    conn: &Connection,
+    filter: &ReportFilter,
+    now: DateTime<Utc>,
+) -> Result<KpiSummary, StoreError> {
+    let now_arg = Value::Timestamp(duckdb::types::TimeUnit::Microsecond, now.timestamp_micros());
+    let select = format!(
+        "{KPI_AGGREGATES}, \
+         avg(epoch(closed_at) - epoch(reported_at)) / 3600.0, \
+         quantile_cont(epoch(closed_at) - epoch(reported_at), 0.9) / 3600.0"
+    );
+    filtered_row(conn, &select, vec![now_arg.clone(), now_arg], filter, |r| {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        let counts = KpiCounts {
+            reports: n(0)?,
+            accepted: n(1)?,
+            due: n(2)?,
+            closed: n(3)?,
+            closed_on_time: n(4)?,
+            rated: n(5)?,
+            satisfied: n(6)?,
+            reworked: n(7)?,
+            extended: n(8)?,
+            overdue: n(9)?,
+        };
+        Ok(KpiSummary {
+            mean_hours_to_close: r.get::<_, Option<f64>>(10)?,
+            p90_hours_to_close: r.get::<_, Option<f64>>(11)?,
+            ..KpiSummary::from(counts)
+        })
+    })
+}
 
 /// KPI counts per grid of `level` for the reports matching `filter`, as of `now`.
 pub fn per_grid(

@@ -355,6 +355,23 @@ pub fn grouped_counts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One row of `SELECT select FROM reports WHERE filter`, read by `read`; `select` may use `?`
+/// placeholders bound to `select_args` (before the filter's).
+pub fn filtered_row<T>(
+    conn: &Connection,
+    select: &str,
+    select_args: Vec<Value>,
+    filter: &ReportFilter,
+    read: impl FnOnce(&Row<'_>) -> Result<T, duckdb::Error>,
+) -> Result<T, StoreError> {
+    let (clauses, args) = filter_clauses(filter, Utc::now());
+    let sql = format!("SELECT {select} FROM reports {}", where_sql(&clauses));
+    let mut all = select_args;
+    all.extend(args);
+    let mut stmt = conn.prepare(&sql)?;
+    Ok(stmt.query_row(duckdb::params_from_iter(all), read)?)
+}
+
 /// Where a report is and what it is, for maps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportPoint {
