@@ -55,6 +55,31 @@ fn center_tile(tj: &Value, z: u8) -> TileId {
 
 const MAX_TILE_BYTES: usize = 500 * 1024;
 
+/// Runs a command and returns its standard output, failing with its standard error.
+fn run(mut cmd: Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .expect("cannot run: use scripts/test, which installs the oracles");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A Python oracle script from `tests/oracle/`.
+fn oracle(script: &str) -> Command {
+    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut cmd = Command::new(python);
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/oracle")
+            .join(script),
+    );
+    cmd
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tiles_decode_the_same_in_gdal_and_mapbox_vector_tile_and_match_the_grids() {
     let app = TestApp::new(Config::default());
@@ -113,18 +138,10 @@ async fn tiles_decode_the_same_in_gdal_and_mapbox_vector_tile_and_match_the_grid
 
     let snapshots = dir.path().join("snapshots");
     std::fs::create_dir(&snapshots).unwrap();
-    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/mvt_check.py"))
-        .args([&tiles_dir, &grids_path, &snapshots])
-        .output()
-        .expect("python not found: run scripts/test, which installs the decoders");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut check = oracle("mvt_check.py");
+    check.args([&tiles_dir, &grids_path, &snapshots]);
+    let checked = run(check);
+    let stdout = String::from_utf8_lossy(&checked);
     let summary: Value = serde_json::from_str(stdout.trim()).expect("summary");
     eprintln!("independent decoders: {summary}");
     assert_eq!(summary["tiles"], full);
@@ -280,19 +297,14 @@ async fn an_offline_package_reads_back_in_the_pmtiles_reference_reader() {
     let app = TestApp::new(Config::default());
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("city.pmtiles");
-    let out = Command::new(env!("CARGO_BIN_EXE_gridscope"))
+    let mut export = Command::new(env!("CARGO_BIN_EXE_gridscope"));
+    export
         .args(["export", "tiles"])
         .arg(&archive)
         .args(["--maxzoom", "12", "--demo-scale-down", "50", "--demo-dir"])
-        .arg(dir.path().join("demo"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = String::from_utf8_lossy(&out.stdout);
+        .arg(dir.path().join("demo"));
+    let stdout = run(export);
+    let report = String::from_utf8_lossy(&stdout);
     assert!(report.contains("largest tile"), "{report}");
 
     let tj = tilejson(&app).await;
@@ -300,19 +312,11 @@ async fn an_offline_package_reads_back_in_the_pmtiles_reference_reader() {
         .iter()
         .map(|&z| center_tile(&tj, z))
         .collect();
-    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/pmtiles_check.py"))
+    let mut check = oracle("pmtiles_check.py");
+    check
         .arg(&archive)
-        .args(wanted.iter().map(ToString::to_string))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .args(wanted.iter().map(ToString::to_string));
+    let read: Value = serde_json::from_slice(&run(check)).unwrap();
     assert_eq!(read["min_zoom"], 0);
     assert_eq!(read["max_zoom"], 12);
     assert_eq!(read["tile_type_mvt"], true);
@@ -330,21 +334,10 @@ async fn an_offline_package_reads_back_in_the_pmtiles_reference_reader() {
         std::fs::write(&p, &body).unwrap();
         paths.push(p);
     }
-    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/mvt_dump.py"))
-        .args(&paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for (t, line) in wanted
-        .iter()
-        .zip(String::from_utf8_lossy(&out.stdout).lines())
-    {
+    let mut dump = oracle("mvt_dump.py");
+    dump.args(&paths);
+    let dumped = run(dump);
+    for (t, line) in wanted.iter().zip(String::from_utf8_lossy(&dumped).lines()) {
         let served: Value = serde_json::from_str(line).unwrap();
         assert_eq!(read["tiles"][t.to_string()], served, "tile {t}");
     }

@@ -152,6 +152,17 @@ pub fn parse_category_prefix(c: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A comma-separated list of category filters (absent: none).
+pub fn parse_category_list(list: Option<&str>) -> Result<Vec<String>, ApiError> {
+    list.map(|c| {
+        c.split(',')
+            .map(|p| parse_category_prefix(p.trim()))
+            .collect()
+    })
+    .transpose()
+    .map(Option::unwrap_or_default)
+}
+
 /// An intake channel filter.
 pub fn parse_channel(c: &str) -> Result<crate::report::Channel, ApiError> {
     c.parse()

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_category_prefix, parse_channel};
+use super::extract::{QueryParams, parse_category_list, parse_channel};
 use crate::grid::code::GridCode;
 use crate::measure::area_m2;
 use crate::stats::kpi::{KpiSummary, summary};
@@ -62,16 +62,7 @@ fn filter_of(q: &KpiQuery) -> Result<(ReportFilter, Option<GridCode>), ApiError>
         .as_deref()
         .map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
         .transpose()?;
-    let categories = q
-        .category
-        .as_deref()
-        .map(|c| {
-            c.split(',')
-                .map(|p| parse_category_prefix(p.trim()))
-                .collect()
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let categories = parse_category_list(q.category.as_deref())?;
     Ok((
         ReportFilter {
             grid: grid.clone(),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_category_prefix, parse_channel};
+use super::extract::{QueryParams, parse_category_list, parse_channel};
 use crate::tiles::cache::{EncodedTile, Encoding, TileCache, negotiate};
 use crate::tiles::tilejson::{TileJson, tilejson};
 use crate::tiles::{TileFilter, TileId, TileSet};
@@ -234,16 +234,7 @@ fn tile_filter(set: &dyn TileSet, q: TileQuery, caller: &Caller) -> Result<TileF
     {
         return Err(ApiError::invalid("from", "from must be before to"));
     }
-    let categories = q
-        .category
-        .as_deref()
-        .map(|c| {
-            c.split(',')
-                .map(|p| parse_category_prefix(p.trim()))
-                .collect()
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let categories = parse_category_list(q.category.as_deref())?;
     Ok(TileFilter {
         from: q.from,
         to: q.to,

@@ -138,3 +138,11 @@ impl LayerBuilder {
         }
     }
 }
+
+/// The encoded tile, or no bytes at all when it has no layer (served as 204).
+pub fn tile_bytes(tile: &Tile) -> Result<Vec<u8>, EncodeError> {
+    if tile.num_layers() == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(tile.to_bytes()?)
+}

@@ -11,6 +11,7 @@ use super::encode::EncodeError;
 use super::tile_id::TileId;
 use crate::grid::code::Level;
 use crate::report::Channel;
+use crate::store::query::ReportFilter;
 
 /// Which reports a report-based tile (heat, report points) shows, and for whom.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +35,20 @@ impl TileFilter {
     pub fn window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let to = self.to.unwrap_or(now);
         (self.from.unwrap_or(to - chrono::Duration::days(30)), to)
+    }
+
+    /// The reports this filter selects as of `now`, within `bbox` (west, south, east, north)
+    /// when given.
+    pub fn reports(&self, now: DateTime<Utc>, bbox: Option<[f64; 4]>) -> ReportFilter {
+        let (from, to) = self.window(now);
+        ReportFilter {
+            categories: self.categories.clone(),
+            channel: self.channel,
+            from: Some(from),
+            to: Some(to),
+            bbox,
+            ..ReportFilter::default()
+        }
     }
 
     /// The filter as a cache key. A window relative to now is keyed by the current minute, so

@@ -429,11 +429,7 @@ impl TileSet for GridTiles {
             Ok::<_, TileError>(())
         })?;
         self.render_labels(tile.z, &frame, &mut out)?;
-        if out.num_layers() == 0 {
-            return Ok(Vec::new());
-        }
-        out.to_bytes()
-            .map_err(|e| TileError::Encode(crate::tiles::encode::EncodeError::from(e)))
+        Ok(crate::tiles::encode::tile_bytes(&out)?)
     }
 }
 

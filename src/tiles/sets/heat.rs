@@ -11,7 +11,7 @@ use mvt::Tile;
 
 use super::ThrottledVersion;
 use crate::store::Store;
-use crate::store::query::{ReportFilter, h3_counts};
+use crate::store::query::h3_counts;
 use crate::tiles::clip::{PolygonClipper, TileFrame};
 use crate::tiles::encode::{LayerBuilder, Prop};
 use crate::tiles::layer::{BUFFER, EXTENT, LayerInfo, TileError, TileFilter, TileSet};
@@ -102,15 +102,7 @@ impl TileSet for HeatTiles {
         let res = resolution_for_zoom(tile.z);
         let [w, s, e, n] = tile.lon_lat_bounds();
         let m = margin_deg(res);
-        let (from, to) = filter.window(Utc::now());
-        let query = ReportFilter {
-            categories: filter.categories.clone(),
-            channel: filter.channel,
-            from: Some(from),
-            to: Some(to),
-            bbox: Some([w - m * 1.3, s - m, e + m * 1.3, n + m]),
-            ..ReportFilter::default()
-        };
+        let query = filter.reports(Utc::now(), Some([w - m * 1.3, s - m, e + m * 1.3, n + m]));
         let min_count = if filter.public { self.privacy_k } else { 1 };
         let mut counts = self
             .version
@@ -149,10 +141,6 @@ impl TileSet for HeatTiles {
             )?;
         }
         layer.finish(&mut out)?;
-        if out.num_layers() == 0 {
-            return Ok(Vec::new());
-        }
-        out.to_bytes()
-            .map_err(|e| TileError::Encode(crate::tiles::encode::EncodeError::from(e)))
+        Ok(crate::tiles::encode::tile_bytes(&out)?)
     }
 }

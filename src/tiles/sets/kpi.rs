@@ -18,7 +18,6 @@ use crate::grid::code::Level;
 use crate::measure::area_m2;
 use crate::stats::kpi::{KpiCounts, per_grid};
 use crate::store::Store;
-use crate::store::query::ReportFilter;
 use crate::tiles::encode::Prop;
 use crate::tiles::layer::{EXTENT, LayerInfo, TileError, TileFilter, TileSet};
 use crate::tiles::tile_id::TileId;
@@ -89,14 +88,7 @@ impl KpiTiles {
         if let Some((_, t)) = tables.iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(t));
         }
-        let (from, to) = filter.window(now);
-        let query = ReportFilter {
-            categories: filter.categories.clone(),
-            channel: filter.channel,
-            from: Some(from),
-            to: Some(to),
-            ..ReportFilter::default()
-        };
+        let query = filter.reports(now, None);
         let table: KpiTable = Arc::new(
             self.version
                 .store()
@@ -199,10 +191,6 @@ impl TileSet for KpiTiles {
                     }
                 }
             })?;
-        if out.num_layers() == 0 {
-            return Ok(Vec::new());
-        }
-        out.to_bytes()
-            .map_err(|e| TileError::Encode(crate::tiles::encode::EncodeError::from(e)))
+        Ok(crate::tiles::encode::tile_bytes(&out)?)
     }
 }

@@ -9,7 +9,7 @@ use mvt::Tile;
 
 use super::ThrottledVersion;
 use crate::store::Store;
-use crate::store::query::{ReportFilter, points};
+use crate::store::query::points;
 use crate::tiles::clip::TileFrame;
 use crate::tiles::encode::{LayerBuilder, Prop};
 use crate::tiles::layer::{BUFFER, EXTENT, LayerInfo, TileError, TileFilter, TileSet};
@@ -86,16 +86,7 @@ impl TileSet for ReportTiles {
 
     fn render(&self, tile: TileId, filter: &TileFilter) -> Result<Vec<u8>, TileError> {
         let now = Utc::now();
-        let (from, to) = filter.window(now);
-        let [w, s, e, n] = tile.lon_lat_bounds();
-        let query = ReportFilter {
-            categories: filter.categories.clone(),
-            channel: filter.channel,
-            from: Some(from),
-            to: Some(to),
-            bbox: Some([w, s, e, n]),
-            ..ReportFilter::default()
-        };
+        let query = filter.reports(now, Some(tile.lon_lat_bounds()));
         let mut found = self
             .version
             .store()
@@ -125,10 +116,6 @@ impl TileSet for ReportTiles {
             )?;
         }
         layer.finish(&mut out)?;
-        if out.num_layers() == 0 {
-            return Ok(Vec::new());
-        }
-        out.to_bytes()
-            .map_err(|e| TileError::Encode(crate::tiles::encode::EncodeError::from(e)))
+        Ok(crate::tiles::encode::tile_bytes(&out)?)
     }
 }
