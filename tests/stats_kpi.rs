@@ -220,4 +220,87 @@ async fn kpis_match_the_hand_worked_answers() {
     }
     let (s, _) = app.get("/api/v1/stats/kpi?grid=410199", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Breakdowns, series and rankings over the same data.
+    let w = "from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z";
+    let (s, rows) = app
+        .get(
+            &format!("/api/v1/stats/breakdown?grid=410103&by=channel&{w}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["key"], "app");
+    assert_eq!(rows[0]["kpis"]["counts"], cur["counts"]);
+    let (_, rows) = app
+        .get(
+            &format!("/api/v1/stats/breakdown?grid=410103&by=major&{w}"),
+            None,
+        )
+        .await;
+    assert_eq!(rows[0]["key"], "matter:06");
+    assert_eq!(rows[0]["name"], "市容环境类");
+    let (_, rows) = app
+        .get(
+            &format!("/api/v1/stats/series?grid=410103&by=day&{w}"),
+            None,
+        )
+        .await;
+    // 2026-10-10 08:00 UTC is 16:00 in Zhengzhou, on the 10th.
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["key"], "2026-10-10T00:00:00+08:00");
+    assert_eq!(n(&rows[0]["kpis"]["counts"]["reports"]), 1000);
+    let (_, rows) = app
+        .get(&format!("/api/v1/stats/ranking?by=reports&{w}"), None)
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(
+        (
+            rows[0]["key"].as_str(),
+            n(&rows[0]["kpis"]["counts"]["reports"])
+        ),
+        (Some("410103"), 1000)
+    );
+    assert_eq!(
+        (
+            rows[1]["key"].as_str(),
+            n(&rows[1]["kpis"]["counts"]["reports"])
+        ),
+        (Some("410105"), 300)
+    );
+    assert_eq!(rows[1]["name"], "金水区");
+    let (_, rows) = app
+        .get(
+            &format!("/api/v1/stats/ranking?by=closure_rate&limit=3&{w}"),
+            None,
+        )
+        .await;
+    let keys: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(&keys[..2], ["410105", "410103"]);
+    assert!(rows[2]["kpis"]["closure_rate"].is_null());
+    let (_, rows) = app
+        .get(
+            &format!("/api/v1/stats/ranking?by=closure_rate&order=asc&limit=2&{w}"),
+            None,
+        )
+        .await;
+    assert_eq!(rows[0]["key"], "410103");
+    for (uri, field) in [
+        ("/api/v1/stats/series?by=year", "by"),
+        ("/api/v1/stats/breakdown?by=grid", "by"),
+        ("/api/v1/stats/ranking?by=colour", "by"),
+        ("/api/v1/stats/ranking?order=up", "order"),
+        ("/api/v1/stats/kpi?by=day", "by"),
+    ] {
+        let (s, e) = app.get(uri, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(e["error"]["field"], field, "{uri}");
+    }
 }

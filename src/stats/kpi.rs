@@ -28,7 +28,7 @@ use crate::store::StoreError;
 use crate::store::query::{ReportFilter, filtered_row, grouped_counts};
 
 /// The counts behind the KPIs of one grid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KpiCounts {
     /// Reports received.
     pub reports: u64,
@@ -147,18 +147,24 @@ impl From<KpiCounts> for KpiSummary {
     }
 }
 
-/// The KPIs of the reports matching `filter`, as of `now`.
+/// The KPIs of the reports matching `filter`, as of `now`; with `times`, also the mean and p90
+/// time to close (a sort, so comparisons leave it out).
 pub fn summary(
     conn: &Connection,
     filter: &ReportFilter,
     now: DateTime<Utc>,
+    times: bool,
 ) -> Result<KpiSummary, StoreError> {
     let now_arg = Value::Timestamp(duckdb::types::TimeUnit::Microsecond, now.timestamp_micros());
-    let select = format!(
-        "{KPI_AGGREGATES}, \
-         avg(epoch(closed_at) - epoch(reported_at)) / 3600.0, \
-         quantile_cont(epoch(closed_at) - epoch(reported_at), 0.9) / 3600.0"
-    );
+    let select = if times {
+        format!(
+            "{KPI_AGGREGATES}, \
+             avg(epoch(closed_at) - epoch(reported_at)) / 3600.0, \
+             quantile_cont(epoch(closed_at) - epoch(reported_at), 0.9) / 3600.0"
+        )
+    } else {
+        format!("{KPI_AGGREGATES}, NULL::DOUBLE, NULL::DOUBLE")
+    };
     filtered_row(conn, &select, vec![now_arg.clone(), now_arg], filter, |r| {
         let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
         let counts = KpiCounts {
@@ -181,27 +187,57 @@ pub fn summary(
     })
 }
 
-/// KPI counts per grid of `level` for the reports matching `filter`, as of `now`.
-pub fn per_grid(
+/// What to group reports by for KPIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// The grid of a level (exclusive grids are not a partition and cannot be grouped by).
+    Grid(Level),
+    /// The category.
+    Category,
+    /// The major class (`matter:06`).
+    MajorClass,
+    /// The intake channel.
+    Channel,
+    /// A time bucket of the local (UTC+8) calendar: `hour`, `day`, `week` or `month`.
+    Time(&'static str),
+}
+
+impl Grouping {
+    /// The SQL expression of the group key.
+    fn key_sql(self) -> Option<String> {
+        Some(match self {
+            Grouping::Grid(level) => grid_column(level)?.to_string(),
+            Grouping::Category => "category".into(),
+            Grouping::MajorClass => "substr(category, 1, strpos(category, ':') + 2)".into(),
+            Grouping::Channel => "channel".into(),
+            Grouping::Time(bucket) => format!(
+                "strftime(date_trunc('{bucket}', reported_at + INTERVAL 8 HOUR), '%Y-%m-%dT%H:%M:%S+08:00')"
+            ),
+        })
+    }
+}
+
+/// KPI counts per group for the reports matching `filter`, as of `now`.
+pub fn grouped(
     conn: &Connection,
-    level: Level,
+    by: Grouping,
     filter: &ReportFilter,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, KpiCounts>, StoreError> {
-    let Some(column) = grid_column(level) else {
+    let Some(key) = by.key_sql() else {
         return Ok(HashMap::new());
     };
     let now_arg = Value::Timestamp(duckdb::types::TimeUnit::Microsecond, now.timestamp_micros());
     let rows = grouped_counts(
         conn,
-        column,
+        &key,
         KPI_AGGREGATES,
         vec![now_arg.clone(), now_arg],
         filter,
     )?;
     Ok(rows
         .into_iter()
-        .map(|(grid, c)| {
+        .map(|(group, c)| {
             let at = |i: usize| c.get(i).copied().unwrap_or(0);
             let k = KpiCounts {
                 reports: at(0),
@@ -215,7 +251,17 @@ pub fn per_grid(
                 extended: at(8),
                 overdue: at(9),
             };
-            (grid, k)
+            (group, k)
         })
         .collect())
+}
+
+/// KPI counts per grid of `level` for the reports matching `filter`, as of `now`.
+pub fn per_grid(
+    conn: &Connection,
+    level: Level,
+    filter: &ReportFilter,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, KpiCounts>, StoreError> {
+    grouped(conn, Grouping::Grid(level), filter, now)
 }
