@@ -26,6 +26,9 @@ pub struct Config {
     /// Reports in the demo history loaded on the first start on the demo city (into an empty
     /// database; divided by `demo_scale_down`); 0 for none.
     pub demo_history: u64,
+    /// On the demo city, new reports added per second while serving (so the map wall moves);
+    /// 0 for none.
+    pub demo_live_per_sec: f64,
     /// Public URL of this server as clients see it (behind a reverse proxy); used in links.
     pub base_url: Option<String>,
     /// Whether tiles, aggregates, grids and categories may be read without a key.
@@ -133,6 +136,7 @@ impl Default for Config {
             demo_dir: "demo-out".into(),
             demo_scale_down: 1,
             demo_history: 5_000_000,
+            demo_live_per_sec: 1.0,
             base_url: None,
             public_read: true,
             open311_public_requests: false,

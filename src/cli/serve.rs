@@ -153,6 +153,45 @@ fn seed_demo_history(cfg: &Config, assigner: &Assigner) -> anyhow::Result<()> {
     super::demo::load_history(&cfg.database, reports, 7, None, assigner, false)
 }
 
+/// On the demo city, keeps adding reports at `per_sec` (through the store, as intake would),
+/// so the map wall moves. Stops when the store closes.
+fn start_live_demo(
+    per_sec: f64,
+    assigner: Arc<Assigner>,
+    rules: Arc<gridscope::report::DeadlineRules>,
+    store: Arc<Store>,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    use gridscope::report::Catalog;
+    use gridscope::report::history::{HistoryConfig, HistoryGenerator};
+    use rand::SeedableRng;
+
+    tracing::info!(per_sec, "adding live demo reports");
+    std::thread::Builder::new()
+        .name("gridscope-live-demo".into())
+        .spawn(move || {
+            let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+            let catalog = Catalog::embedded();
+            let generator =
+                HistoryGenerator::new(HistoryConfig::zhengzhou(today), &assigner, &rules, &catalog);
+            let mut rng = rand_chacha::ChaCha8Rng::from_os_rng();
+            let pause = std::time::Duration::from_secs_f64(1.0 / per_sec.max(0.01));
+            loop {
+                std::thread::sleep(pause);
+                let Some(mut report) = generator.live(&mut rng, chrono::Utc::now()) else {
+                    continue;
+                };
+                report.created_by = "demo-live".into();
+                if let Err(e) = runtime.block_on(store.create(vec![report])) {
+                    tracing::info!(error = %e, "live demo stopped");
+                    return;
+                }
+            }
+        })
+        .context("starting the live demo")?;
+    Ok(())
+}
+
 /// Creates an admin key when the database has none, and writes its secret to a file only the
 /// owner can read.
 fn bootstrap_admin(store: &Store, path: &Path) -> anyhow::Result<()> {
@@ -239,11 +278,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     bootstrap_admin(&store, &cfg.admin_key_file)?;
     let listen = cfg.listen.clone();
-    let state = AppState::new(cfg, assigner, rules, store)?;
+    let live =
+        (cfg.grids.is_none() && cfg.demo_live_per_sec > 0.0).then_some(cfg.demo_live_per_sec);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if let Some(rate) = live {
+        start_live_demo(
+            rate,
+            Arc::clone(&assigner),
+            Arc::clone(&rules),
+            Arc::clone(&store),
+            runtime.handle().clone(),
+        )?;
+    }
+    let state = AppState::new(cfg, assigner, rules, store)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

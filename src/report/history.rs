@@ -375,28 +375,7 @@ impl<'a> HistoryGenerator<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ ((d as u64 + 1) << 20));
         let date = self.cfg.end - Duration::days(self.plan.len() as i64 - d as i64);
         let midnight = local_midnight(date);
-        let day = d as u32;
-        let active: Vec<(usize, f64)> = self
-            .hotspots
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.from_day <= day)
-            .map(|(i, h)| {
-                let age = f64::from(day - h.from_day);
-                let w = if h.from_day > 0 {
-                    h.weight * (age / 30.0).min(3.0)
-                } else {
-                    h.weight
-                };
-                (i, w)
-            })
-            .collect();
-        let mut cum = Vec::with_capacity(active.len());
-        let mut acc = 0.0;
-        for (_, w) in &active {
-            acc += w;
-            cum.push(acc);
-        }
+        let spots = self.active_hotspots(d as u32);
         let people: Vec<(u32, f64)> = (0..24).map(|h| (h as u32, PEOPLE_HOURS[h])).collect();
         let machines: Vec<(u32, f64)> = (0..24).map(|h| (h as u32, MACHINE_HOURS[h])).collect();
         let mut out: Vec<HistoricReport> = Vec::with_capacity(count as usize);
@@ -411,42 +390,9 @@ impl<'a> HistoryGenerator<'a> {
             let at = midnight
                 + Duration::hours(i64::from(hour))
                 + Duration::seconds(rng.random_range(0..3600));
-            let hotspot = (!cum.is_empty() && rng.random::<f64>() < 0.4)
-                .then(|| &self.hotspots[active[pick_index(&mut rng, &cum)].0]);
-            let (lon, lat) = match hotspot {
-                Some(h) => (
-                    h.lon + gaussian(&mut rng) * h.spread * 1.2,
-                    h.lat + gaussian(&mut rng) * h.spread,
-                ),
-                None => {
-                    let Some(g) = self.grids.get(rng.random_range(0..self.grids.len().max(1)))
-                    else {
-                        continue;
-                    };
-                    (rng.random_range(g[0]..=g[2]), rng.random_range(g[1]..=g[3]))
-                }
-            };
-            let category = self.category(&mut rng, hotspot.map(|h| h.majors));
-            let Ok(location) = Wgs84Point::new(lon, lat) else {
+            let Some(report) = self.draw(&mut rng, channel, at, &spots) else {
                 continue;
             };
-            let (id, name) = &self.classes[category];
-            let draft = ReportDraft {
-                channel,
-                category: *id,
-                description: name.clone(),
-                reporter_ref: None,
-                photos: Vec::new(),
-                raw: RawLocation {
-                    lon,
-                    lat,
-                    crs: Crs::Wgs84,
-                },
-                location,
-                reported_at: Some(at),
-                idempotency_key: None,
-            };
-            let (report, _) = prepare(self.assigner, self.rules, draft, "demo-history", at);
             let outcome = self.outcome(&mut rng, &report);
             out.push(HistoricReport {
                 id: ReportId(0),
@@ -459,6 +405,81 @@ impl<'a> HistoryGenerator<'a> {
             r.id = ReportId(first_id + i as i64);
         }
         out
+    }
+
+    /// The hotspots drawing reports on day `day`, with their weights then (cumulative).
+    fn active_hotspots(&self, day: u32) -> (Vec<usize>, Vec<f64>) {
+        let mut idx = Vec::new();
+        let mut cum = Vec::new();
+        let mut acc = 0.0;
+        for (i, h) in self
+            .hotspots
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.from_day <= day)
+        {
+            let age = f64::from(day - h.from_day);
+            acc += if h.from_day > 0 {
+                h.weight * (age / 30.0).min(3.0)
+            } else {
+                h.weight
+            };
+            idx.push(i);
+            cum.push(acc);
+        }
+        (idx, cum)
+    }
+
+    /// One report from `channel` at `at`: a place (a hotspot or anywhere in the grids), a
+    /// category typical of it, assigned and given its deadline.
+    fn draw(
+        &self,
+        rng: &mut ChaCha8Rng,
+        channel: Channel,
+        at: DateTime<Utc>,
+        (spots, cum): &(Vec<usize>, Vec<f64>),
+    ) -> Option<NewReport> {
+        let hotspot = (!cum.is_empty() && rng.random::<f64>() < 0.4)
+            .then(|| &self.hotspots[spots[pick_index(rng, cum)]]);
+        let (lon, lat) = match hotspot {
+            Some(h) => (
+                h.lon + gaussian(rng) * h.spread * 1.2,
+                h.lat + gaussian(rng) * h.spread,
+            ),
+            None => {
+                let g = self
+                    .grids
+                    .get(rng.random_range(0..self.grids.len().max(1)))?;
+                (rng.random_range(g[0]..=g[2]), rng.random_range(g[1]..=g[3]))
+            }
+        };
+        let category = self.category(rng, hotspot.map(|h| h.majors));
+        let location = Wgs84Point::new(lon, lat).ok()?;
+        let (id, name) = &self.classes[category];
+        let draft = ReportDraft {
+            channel,
+            category: *id,
+            description: name.clone(),
+            reporter_ref: None,
+            photos: Vec::new(),
+            raw: RawLocation {
+                lon,
+                lat,
+                crs: Crs::Wgs84,
+            },
+            location,
+            reported_at: Some(at),
+            idempotency_key: None,
+        };
+        Some(prepare(self.assigner, self.rules, draft, "demo-history", at).0)
+    }
+
+    /// A new report happening `at` (for the live demo): drawn like the history's, from the
+    /// hotspots active at its end.
+    pub fn live(&self, rng: &mut ChaCha8Rng, at: DateTime<Utc>) -> Option<NewReport> {
+        let spots = self.active_hotspots(self.cfg.days);
+        let channel = pick(rng, &CHANNEL_SHARES);
+        self.draw(rng, channel, at, &spots)
     }
 
     fn category(&self, rng: &mut ChaCha8Rng, typical: Option<&[&str]>) -> usize {

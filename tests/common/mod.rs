@@ -168,6 +168,7 @@ impl Server {
             .arg(dir.join("admin.key"))
             .env("RUST_LOG", "warn")
             .env("GRIDSCOPE_DEMO_HISTORY", "0")
+            .env("GRIDSCOPE_DEMO_LIVE_PER_SEC", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
