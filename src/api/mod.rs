@@ -5,6 +5,7 @@
 pub mod assign;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod grids;
 pub mod keys;
@@ -224,6 +225,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::openapi))
         .routes(routes!(open311::get_root, open311::post_request))
         .routes(routes!(open311::get_item))
+        .routes(routes!(export::reports))
         .routes(routes!(stats::kpi))
         .routes(routes!(stats::series))
         .routes(routes!(stats::breakdown))

@@ -463,7 +463,8 @@ fn decode_cursor(s: &str) -> Result<ReportId, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
 }
 
-fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
+/// The store filter of a listing's query.
+pub(super) fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
     let mut f = ReportFilter::default();
     if let Some(g) = &q.grid {
         f.grid = Some(GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string()))?);

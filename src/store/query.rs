@@ -372,6 +372,43 @@ pub fn filtered_row<T>(
     Ok(stmt.query_row(duckdb::params_from_iter(all), read)?)
 }
 
+/// File formats of report exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Apache Parquet (zstd-compressed columns).
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// The columns of a report export, in order.
+pub const EXPORT_COLUMNS: &str = "id, reported_at, channel, category, description, lon, lat, \
+    raw_lon, raw_lat, raw_crs, district, grid_l1, grid_l2, grid_l3, micro, exclusive, \
+    assigned_grid, assign_method, responsible, status, deadline, accepted_at, dispatched_at, \
+    handled_at, closed_at, rating, rework_count, extension_count, escalation_count, \
+    printf('%x', h3_r10) AS h3_r10";
+
+/// Writes the reports matching `filter` (oldest first) to the file at `path`; returns how many.
+pub fn export(
+    conn: &Connection,
+    filter: &ReportFilter,
+    format: ExportFormat,
+    path: &std::path::Path,
+) -> Result<u64, StoreError> {
+    let (clauses, args) = filter_clauses(filter, Utc::now());
+    let options = match format {
+        ExportFormat::Parquet => "FORMAT PARQUET, COMPRESSION ZSTD",
+        ExportFormat::Csv => "FORMAT CSV, HEADER",
+    };
+    let target = path.to_string_lossy().replace('\'', "''");
+    let sql = format!(
+        "COPY (SELECT {EXPORT_COLUMNS} FROM reports {} ORDER BY id) TO '{target}' ({options})",
+        where_sql(&clauses)
+    );
+    let n = conn.execute(&sql, duckdb::params_from_iter(args))?;
+    Ok(n as u64)
+}
+
 /// Where a report is and what it is, for maps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportPoint {
