@@ -6,28 +6,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use bytes::Bytes;
+use axum::http::StatusCode;
 use common::TestApp;
-use gridscope::api::router;
 use gridscope::config::Config;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn fetch(app: &TestApp, uri: &str, key: Option<&str>) -> (StatusCode, Bytes) {
-    let mut req = Request::builder().uri(uri);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    let resp = router(app.state.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.into_body().collect().await.unwrap().to_bytes())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_export_to_parquet_that_pyarrow_reads_and_to_csv() {
@@ -48,12 +30,12 @@ async fn reports_export_to_parquet_that_pyarrow_reads_and_to_csv() {
         ids.push(v["id"].as_i64().unwrap());
     }
 
-    let (s, parquet) = fetch(
-        &app,
-        "/api/v1/export/reports.parquet?category=matter:06",
-        Some(&app.analyst),
-    )
-    .await;
+    let (s, parquet) = app
+        .fetch_with_key(
+            "/api/v1/export/reports.parquet?category=matter:06",
+            Some(&app.analyst),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.parquet");
@@ -86,7 +68,9 @@ async fn reports_export_to_parquet_that_pyarrow_reads_and_to_csv() {
     assert_eq!(rows[0]["grid_l3"], listed["placement"]["grid_l3"]);
     assert_eq!(rows[0]["h3_r10"], listed["h3_r10"]);
 
-    let (s, csv) = fetch(&app, "/api/v1/export/reports.csv", Some(&app.operator)).await;
+    let (s, csv) = app
+        .fetch_with_key("/api/v1/export/reports.csv", Some(&app.operator))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let text = String::from_utf8(csv.to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -120,7 +104,7 @@ async fn reports_export_to_parquet_that_pyarrow_reads_and_to_csv() {
             StatusCode::BAD_REQUEST,
         ),
     ] {
-        let (s, _) = fetch(&app, uri, key.as_deref()).await;
+        let (s, _) = app.fetch_with_key(uri, key.as_deref()).await;
         assert_eq!(s, status, "{uri}");
     }
 }

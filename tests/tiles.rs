@@ -8,41 +8,15 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
-use bytes::Bytes;
+use axum::http::StatusCode;
 use common::TestApp;
-use gridscope::api::router;
 use gridscope::config::Config;
 use gridscope::tiles::TileId;
 use gridscope::tiles::sample::shuffled_tiles;
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
-
-async fn fetch(
-    app: &TestApp,
-    uri: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, Bytes) {
-    let mut req = Request::builder().uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = router(app.state.clone())
-        .oneshot(req.body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let (parts, body) = resp.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.expect("body").to_bytes(),
-    )
-}
 
 async fn tilejson(app: &TestApp) -> Value {
-    let (status, _, body) = fetch(app, "/tiles/grids.json", &[]).await;
+    let (status, _, body) = app.fetch("/tiles/grids.json", &[]).await;
     assert_eq!(status, StatusCode::OK);
     serde_json::from_slice(&body).expect("TileJSON")
 }
@@ -102,7 +76,7 @@ async fn tiles_decode_the_same_in_gdal_and_mapbox_vector_tile_and_match_the_grid
     wanted.dedup();
     let (mut full, mut empty) = (0, 0);
     for t in &wanted {
-        let (status, headers, body) = fetch(&app, &format!("/tiles/grids/{t}.mvt"), &[]).await;
+        let (status, headers, body) = app.fetch(&format!("/tiles/grids/{t}.mvt"), &[]).await;
         match status {
             StatusCode::OK => {
                 assert_eq!(
@@ -123,12 +97,9 @@ async fn tiles_decode_the_same_in_gdal_and_mapbox_vector_tile_and_match_the_grid
     // What the server holds: every grid of every level, as GeoJSON.
     let mut features = Vec::new();
     for level in ["district", "1", "2", "3", "micro", "exclusive"] {
-        let (_, _, body) = fetch(
-            &app,
-            &format!("/api/v1/grids?level={level}&limit=50000"),
-            &[],
-        )
-        .await;
+        let (_, _, body) = app
+            .fetch(&format!("/api/v1/grids?level={level}&limit=50000"), &[])
+            .await;
         let fc: Value = serde_json::from_slice(&body).unwrap();
         features.extend(fc["features"].as_array().unwrap().iter().cloned());
     }
@@ -209,7 +180,9 @@ async fn tiles_speak_http_as_map_clients_expect() {
     assert!(tj["vector_layers"][3]["fields"]["code"].is_string());
 
     // Absolute tile URLs, as the client reaches the server (through a proxy too).
-    let (_, _, body) = fetch(&app, "/tiles/grids", &[("host", "gs.example:8080")]).await;
+    let (_, _, body) = app
+        .fetch("/tiles/grids", &[("host", "gs.example:8080")])
+        .await;
     let tj2: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         tj2["tiles"][0],
@@ -221,7 +194,7 @@ async fn tiles_speak_http_as_map_clients_expect() {
         ("x-forwarded-host", "map.zz.gov.cn"),
         ("x-forwarded-prefix", "/gridscope/"),
     ];
-    let (_, _, body) = fetch(&app, "/tiles/grids", &proxied).await;
+    let (_, _, body) = app.fetch("/tiles/grids", &proxied).await;
     let tj3: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         tj3["tiles"][0],
@@ -230,14 +203,14 @@ async fn tiles_speak_http_as_map_clients_expect() {
 
     let t = center_tile(&tj, 14);
     let uri = format!("/tiles/grids/{t}.mvt");
-    let (status, headers, raw) = fetch(&app, &uri, &[]).await;
+    let (status, headers, raw) = app.fetch(&uri, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(headers.get("content-encoding").is_none());
     assert_eq!(headers["vary"], "accept-encoding");
     let etag = headers["etag"].to_str().unwrap().to_string();
 
     // The same bytes under gzip and brotli, with the same validator.
-    let (_, h, gz) = fetch(&app, &uri, &[("accept-encoding", "gzip")]).await;
+    let (_, h, gz) = app.fetch(&uri, &[("accept-encoding", "gzip")]).await;
     assert_eq!(h["content-encoding"], "gzip");
     assert_eq!(h["etag"].to_str().unwrap(), etag);
     let mut back = Vec::new();
@@ -246,31 +219,28 @@ async fn tiles_speak_http_as_map_clients_expect() {
         .unwrap();
     assert_eq!(back, raw);
     assert!(gz.len() < raw.len());
-    let (_, h, br) = fetch(
-        &app,
-        &uri,
-        &[("accept-encoding", "gzip, deflate, br, zstd")],
-    )
-    .await;
+    let (_, h, br) = app
+        .fetch(&uri, &[("accept-encoding", "gzip, deflate, br, zstd")])
+        .await;
     assert_eq!(h["content-encoding"], "br");
     let mut back = Vec::new();
     brotli::BrotliDecompress(&mut &br[..], &mut back).unwrap();
     assert_eq!(back, raw);
 
     // Revalidation.
-    let (status, _, body) = fetch(&app, &uri, &[("if-none-match", &etag)]).await;
+    let (status, _, body) = app.fetch(&uri, &[("if-none-match", &etag)]).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
-    let (status, _, _) = fetch(&app, &uri, &[("if-none-match", "W/\"0-0\"")]).await;
+    let (status, _, _) = app.fetch(&uri, &[("if-none-match", "W/\"0-0\"")]).await;
     assert_eq!(status, StatusCode::OK);
 
     // .pbf is the same tile; an empty tile is 204; CORS for browsers.
-    let (_, _, pbf) = fetch(&app, &format!("/tiles/grids/{t}.pbf"), &[]).await;
+    let (_, _, pbf) = app.fetch(&format!("/tiles/grids/{t}.pbf"), &[]).await;
     assert_eq!(pbf, raw);
-    let (status, _, body) = fetch(&app, "/tiles/grids/14/0/0.mvt", &[]).await;
+    let (status, _, body) = app.fetch("/tiles/grids/14/0/0.mvt", &[]).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(body.is_empty());
-    let (_, h, _) = fetch(&app, &uri, &[("origin", "https://wall.example")]).await;
+    let (_, h, _) = app.fetch(&uri, &[("origin", "https://wall.example")]).await;
     assert_eq!(h["access-control-allow-origin"], "*");
 
     // Outside the zoom range: 404; impossible addresses: 400 naming the part.
@@ -284,7 +254,7 @@ async fn tiles_speak_http_as_map_clients_expect() {
         ("/tiles/grids/3/0/0.png", 400, "format"),
         ("/tiles/nosuch/3/0/0.mvt", 404, "tileset"),
     ] {
-        let (s, h, body) = fetch(&app, uri, &[]).await;
+        let (s, h, body) = app.fetch(uri, &[]).await;
         assert_eq!(s.as_u16(), status, "{uri}");
         assert_eq!(h["content-type"], "application/json", "{uri}");
         let err: Value = serde_json::from_slice(&body).unwrap();
@@ -328,7 +298,7 @@ async fn an_offline_package_reads_back_in_the_pmtiles_reference_reader() {
     std::fs::create_dir(&dump).unwrap();
     let mut paths = Vec::new();
     for t in &wanted {
-        let (status, _, body) = fetch(&app, &format!("/tiles/grids/{t}.mvt"), &[]).await;
+        let (status, _, body) = app.fetch(&format!("/tiles/grids/{t}.mvt"), &[]).await;
         assert_eq!(status, StatusCode::OK, "{t}");
         let p = dump.join(format!("{}-{}-{}.mvt", t.z, t.x, t.y));
         std::fs::write(&p, &body).unwrap();

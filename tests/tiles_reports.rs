@@ -9,29 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use bytes::Bytes;
 use common::TestApp;
-use gridscope::api::router;
 use gridscope::config::Config;
 use gridscope::tiles::TileId;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn fetch(app: &TestApp, uri: &str, key: Option<&str>) -> (StatusCode, Bytes) {
-    let mut req = Request::builder().uri(uri);
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    let resp = router(app.state.clone())
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.into_body().collect().await.unwrap().to_bytes())
-}
 
 fn python() -> String {
     std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -132,7 +115,7 @@ async fn heat_tiles_count_reports_per_h3_cell_as_the_reference_library_assigns_t
     let uri = format!("/tiles/heat/{tile}.mvt");
 
     let refs: Vec<(f64, f64, u8)> = points.iter().map(|&(lon, lat)| (lat, lon, 9)).collect();
-    let (status, body) = fetch(&app, &uri, Some(&app.analyst)).await;
+    let (status, body) = app.fetch_with_key(&uri, Some(&app.analyst)).await;
     assert_eq!(status, StatusCode::OK);
     let (tiles, cells) = decode(&[body], &refs);
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
@@ -160,7 +143,7 @@ async fn heat_tiles_count_reports_per_h3_cell_as_the_reference_library_assigns_t
     assert!(tiles[0]["heat"][0]["properties"]["res"] == 9);
 
     // Anonymous readers see only cells with at least k = 5 reports.
-    let (status, body) = fetch(&app, &uri, None).await;
+    let (status, body) = app.fetch_with_key(&uri, None).await;
     let public = if status == StatusCode::OK {
         heat_counts(&decode(&[body], &[]).0[0])
     } else {
@@ -174,26 +157,23 @@ async fn heat_tiles_count_reports_per_h3_cell_as_the_reference_library_assigns_t
     assert_eq!(public, visible);
 
     // Filters: another class shows nothing; the right channel shows everything.
-    let (status, _) = fetch(
-        &app,
-        &format!("{uri}?category=matter:07"),
-        Some(&app.analyst),
-    )
-    .await;
+    let (status, _) = app
+        .fetch_with_key(&format!("{uri}?category=matter:07"), Some(&app.analyst))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, body) = fetch(
-        &app,
-        &format!("{uri}?channel=app&category=matter:06,component:01"),
-        Some(&app.analyst),
-    )
-    .await;
+    let (_, body) = app
+        .fetch_with_key(
+            &format!("{uri}?channel=app&category=matter:06,component:01"),
+            Some(&app.analyst),
+        )
+        .await;
     assert_eq!(heat_counts(&decode(&[body], &[]).0[0]), got);
-    let (status, _) = fetch(
-        &app,
-        &format!("{uri}?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z"),
-        Some(&app.analyst),
-    )
-    .await;
+    let (status, _) = app
+        .fetch_with_key(
+            &format!("{uri}?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z"),
+            Some(&app.analyst),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // A new report shows within a few seconds.
@@ -211,7 +191,7 @@ async fn heat_tiles_count_reports_per_h3_cell_as_the_reference_library_assigns_t
     report(&app, at.0, at.1, "matter:06002").await;
     let started = Instant::now();
     loop {
-        let (_, body) = fetch(&app, &uri, Some(&app.analyst)).await;
+        let (_, body) = app.fetch_with_key(&uri, Some(&app.analyst)).await;
         let now = heat_counts(&decode(&[body], &[]).0[0]);
         if now.get(&busiest.0) == Some(&(busiest.1 + 1)) {
             break;
@@ -231,7 +211,7 @@ async fn heat_tiles_count_reports_per_h3_cell_as_the_reference_library_assigns_t
         (format!("{uri}?colour=red"), "colour"),
         (format!("/tiles/grids/{tile}.mvt?channel=app"), "query"),
     ] {
-        let (status, body) = fetch(&app, &uri, None).await;
+        let (status, body) = app.fetch_with_key(&uri, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
         let err: Value = serde_json::from_slice(&body).unwrap();
         assert!(
@@ -269,15 +249,18 @@ async fn report_tiles_need_a_key_and_hold_every_report_once() {
     tiles.sort();
     tiles.dedup();
     let first = format!("/tiles/reports/{}.mvt", tiles[0]);
-    let (status, _) = fetch(&app, &first, None).await;
+    let (status, _) = app.fetch_with_key(&first, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = fetch(&app, "/tiles/reports/13/6682/3251.mvt", Some(&app.analyst)).await;
+    let (status, _) = app
+        .fetch_with_key("/tiles/reports/13/6682/3251.mvt", Some(&app.analyst))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let mut bodies = Vec::new();
     for t in &tiles {
-        let (status, body) =
-            fetch(&app, &format!("/tiles/reports/{t}.mvt"), Some(&app.analyst)).await;
+        let (status, body) = app
+            .fetch_with_key(&format!("/tiles/reports/{t}.mvt"), Some(&app.analyst))
+            .await;
         assert_eq!(status, StatusCode::OK, "{t}");
         bodies.push(body);
     }
@@ -340,7 +323,9 @@ async fn kpi_tiles_carry_each_grids_kpis_for_choropleths() {
 
     let tile = TileId::covering(14, [lon, lat, lon, lat]).next().unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt"), Some(&app.analyst)).await;
+    let (status, body) = app
+        .fetch_with_key(&format!("/tiles/kpi/{tile}.mvt"), Some(&app.analyst))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (decoded, _) = decode(&[body], &[]);
     let feats = decoded[0]["kpi"].as_array().unwrap();
@@ -361,7 +346,9 @@ async fn kpi_tiles_carry_each_grids_kpis_for_choropleths() {
     assert!(p["per_km2"].as_f64().unwrap() > 0.0);
 
     // Anonymous readers: a grid with fewer than k = 5 reports shows no numbers.
-    let (_, body) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt"), None).await;
+    let (_, body) = app
+        .fetch_with_key(&format!("/tiles/kpi/{tile}.mvt"), None)
+        .await;
     let (decoded, _) = decode(&[body], &[]);
     let same = decoded[0]["kpi"]
         .as_array()
@@ -372,12 +359,12 @@ async fn kpi_tiles_carry_each_grids_kpis_for_choropleths() {
     assert!(same["properties"].get("reports").is_none(), "{same}");
 
     // The level can be chosen; districts at zoom 14 are one polygon with all three reports.
-    let (_, body) = fetch(
-        &app,
-        &format!("/tiles/kpi/{tile}.mvt?level=district"),
-        Some(&app.analyst),
-    )
-    .await;
+    let (_, body) = app
+        .fetch_with_key(
+            &format!("/tiles/kpi/{tile}.mvt?level=district"),
+            Some(&app.analyst),
+        )
+        .await;
     let (decoded, _) = decode(&[body], &[]);
     let d = decoded[0]["kpi"]
         .as_array()
@@ -386,6 +373,8 @@ async fn kpi_tiles_carry_each_grids_kpis_for_choropleths() {
         .find(|f| f["properties"]["code"] == "410103")
         .unwrap();
     assert_eq!(d["properties"]["reports"], 3);
-    let (status, _) = fetch(&app, &format!("/tiles/kpi/{tile}.mvt?level=micro"), None).await;
+    let (status, _) = app
+        .fetch_with_key(&format!("/tiles/kpi/{tile}.mvt?level=micro"), None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

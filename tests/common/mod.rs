@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode};
+use bytes::Bytes;
 use gridscope::api::{AppState, router};
 use gridscope::config::Config;
 use gridscope::grid::demo::{DemoConfig, generate};
@@ -130,6 +131,35 @@ impl TestApp {
             body.to_string(),
         )
         .await
+    }
+
+    /// Sends a GET with `headers`; returns the status, the headers and the raw body.
+    pub async fn fetch(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::builder().uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = router(self.state.clone())
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let (parts, body) = resp.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.expect("body").to_bytes(),
+        )
+    }
+
+    /// A GET with an optional API key; returns the status and the raw body.
+    pub async fn fetch_with_key(&self, uri: &str, key: Option<&str>) -> (StatusCode, Bytes) {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+        let (status, _, body) = self.fetch(uri, &headers).await;
+        (status, body)
     }
 
     pub async fn get(&self, uri: &str, key: Option<&str>) -> (StatusCode, Value) {
