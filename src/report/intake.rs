@@ -68,22 +68,18 @@ pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
     p
 }
 
-/// The H3 cells of a point at [`H3_RESOLUTIONS`], as raw 64-bit indexes: the finest cell from
-/// the coordinates, the coarser ones as its ancestors (the same cells, far cheaper).
+/// The H3 cells of a point at [`H3_RESOLUTIONS`], as raw 64-bit indexes: at each resolution
+/// the cell that contains the point. (A coarser cell is not always the finest one's ancestor:
+/// H3 children do not tile their parent exactly, so each resolution is indexed on its own.)
 pub fn h3_cells(p: Wgs84Point) -> [u64; 5] {
     let mut out = [0u64; 5];
-    let finest = H3_RESOLUTIONS[H3_RESOLUTIONS.len() - 1];
     // A validated WGS84 point is always a valid H3 coordinate.
     let Ok(ll) = LatLng::new(p.lat(), p.lon()) else {
         return out;
     };
-    let Ok(finest) = Resolution::try_from(finest) else {
-        return out;
-    };
-    let cell = ll.to_cell(finest);
     for (slot, res) in out.iter_mut().zip(H3_RESOLUTIONS) {
-        if let Some(c) = Resolution::try_from(res).ok().and_then(|r| cell.parent(r)) {
-            *slot = u64::from(c);
+        if let Ok(r) = Resolution::try_from(res) {
+            *slot = u64::from(ll.to_cell(r));
         }
     }
     out
