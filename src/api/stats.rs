@@ -77,6 +77,16 @@ fn window(q: &KpiQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<U
     Ok((from, to))
 }
 
+/// 404 unless `grid` (when given) is a grid in force.
+fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<(), ApiError> {
+    match grid {
+        Some(code) if state.assigner.grids().id_of(code).is_none() => {
+            Err(ApiError::not_found(format!("no grid with code {code}")).at("grid"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The area asked for, described: a grid with its area in km², or the whole city.
 fn area(state: &AppState, grid: Option<&GridCode>) -> Result<Value, ApiError> {
     let set = state.assigner.grids();
@@ -146,11 +156,12 @@ pub async fn kpi(
     let (filter, grid) = filter_of(&q)?;
     let now = Utc::now();
     let (from, to) = window(&q, now)?;
-    let area = area(&state, grid.as_ref())?;
+    known_grid(&state, grid.as_ref())?;
     let key = format!("{q:?}|{from}|{to}|{}", state.store.data_version());
     if let Some(hit) = state.stats_cache.get(&key).await {
         return Ok(Json((*hit).clone()));
     }
+    let area = area(&state, grid.as_ref())?;
     let span = to - from;
     let year = |t: DateTime<Utc>| t.checked_sub_months(Months::new(12)).unwrap_or(t);
     let windows = [(from, to), (from - span, from), (year(from), year(to))];
@@ -282,7 +293,7 @@ pub async fn series(
         _ => return Err(ApiError::invalid("by", "one of hour, day, week, month")),
     };
     let (filter, grid) = filter_of(&q)?;
-    area(&state, grid.as_ref())?;
+    known_grid(&state, grid.as_ref())?;
     let w = window(&q, Utc::now())?;
     Ok(Json(
         grouped_rows(&state, &q, Grouping::Time(bucket), filter, w).await?,
@@ -307,7 +318,7 @@ pub async fn breakdown(
         _ => return Err(ApiError::invalid("by", "one of category, major, channel")),
     };
     let (filter, grid) = filter_of(&q)?;
-    area(&state, grid.as_ref())?;
+    known_grid(&state, grid.as_ref())?;
     let w = window(&q, Utc::now())?;
     let mut rows = grouped_rows(&state, &q, by, filter, w).await?;
     rows.sort_by_key(|r| std::cmp::Reverse(r.kpis.counts.reports));
@@ -356,7 +367,7 @@ pub async fn ranking(
     };
     let limit = q.limit.unwrap_or(10).clamp(1, 1000);
     let (filter, grid) = filter_of(&q)?;
-    area(&state, grid.as_ref())?;
+    known_grid(&state, grid.as_ref())?;
     let level = match &grid {
         None => crate::Level::District,
         Some(g) => match g.level().child() {

@@ -57,6 +57,23 @@ fn ratio(n: u64, d: u64) -> Option<f64> {
 }
 
 impl KpiCounts {
+    /// The counts from the values of [`KPI_AGGREGATES`], in order (missing ones are 0).
+    fn from_values(v: &[u64]) -> Self {
+        let at = |i: usize| v.get(i).copied().unwrap_or(0);
+        Self {
+            reports: at(0),
+            accepted: at(1),
+            due: at(2),
+            closed: at(3),
+            closed_on_time: at(4),
+            rated: at(5),
+            satisfied: at(6),
+            reworked: at(7),
+            extended: at(8),
+            overdue: at(9),
+        }
+    }
+
     /// 立案率: accepted / reports.
     pub fn acceptance_rate(&self) -> Option<f64> {
         ratio(self.accepted, self.reports)
@@ -166,19 +183,10 @@ pub fn summary(
         format!("{KPI_AGGREGATES}, NULL::DOUBLE, NULL::DOUBLE")
     };
     filtered_row(conn, &select, vec![now_arg.clone(), now_arg], filter, |r| {
-        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        let counts = KpiCounts {
-            reports: n(0)?,
-            accepted: n(1)?,
-            due: n(2)?,
-            closed: n(3)?,
-            closed_on_time: n(4)?,
-            rated: n(5)?,
-            satisfied: n(6)?,
-            reworked: n(7)?,
-            extended: n(8)?,
-            overdue: n(9)?,
-        };
+        let values = (0..10)
+            .map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = KpiCounts::from_values(&values);
         Ok(KpiSummary {
             mean_hours_to_close: r.get::<_, Option<f64>>(10)?,
             p90_hours_to_close: r.get::<_, Option<f64>>(11)?,
@@ -237,22 +245,7 @@ pub fn grouped(
     )?;
     Ok(rows
         .into_iter()
-        .map(|(group, c)| {
-            let at = |i: usize| c.get(i).copied().unwrap_or(0);
-            let k = KpiCounts {
-                reports: at(0),
-                accepted: at(1),
-                due: at(2),
-                closed: at(3),
-                closed_on_time: at(4),
-                rated: at(5),
-                satisfied: at(6),
-                reworked: at(7),
-                extended: at(8),
-                overdue: at(9),
-            };
-            (group, k)
-        })
+        .map(|(group, c)| (group, KpiCounts::from_values(&c)))
         .collect())
 }
 
