@@ -50,6 +50,36 @@ pub struct Config {
     pub tiles: TileSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The map wall page.
+    pub wall: WallSettings,
+}
+
+/// The map wall page (`/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WallSettings {
+    /// The title across the top of the wall.
+    pub title: String,
+    /// Where a read-only key for the wall is written on the first start (the server logs the
+    /// wall's URL with it); empty: none is made.
+    pub key_file: PathBuf,
+    /// A basemap under the grids, where a site has one: an XYZ raster tile URL template
+    /// (`{z}/{x}/{y}`, e.g. a 天地图 WMTS URL with its key). None by default: the wall needs no
+    /// network beyond this server.
+    pub basemap_url: Option<String>,
+    /// Attribution shown for the basemap.
+    pub basemap_attribution: Option<String>,
+}
+
+impl Default for WallSettings {
+    fn default() -> Self {
+        Self {
+            title: "郑州市网格化治理 · 一屏观全域".into(),
+            key_file: "gridscope-wall.key".into(),
+            basemap_url: None,
+            basemap_attribution: None,
+        }
+    }
 }
 
 /// Vector tile settings.
@@ -147,6 +177,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             tiles: TileSettings::default(),
             log: LogSettings::default(),
+            wall: WallSettings::default(),
         }
     }
 }

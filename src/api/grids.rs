@@ -51,9 +51,14 @@ fn feature(state: &AppState, id: GridId, detail: bool) -> Value {
                 .collect(),
         );
     }
+    let bbox = g
+        .geometry
+        .bounding_rect()
+        .map(|r| json!([r.min().x, r.min().y, r.max().x, r.max().y]));
     json!({
         "type": "Feature",
         "id": g.code.as_str(),
+        "bbox": bbox,
         "properties": props,
         "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
     })

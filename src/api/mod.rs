@@ -5,6 +5,7 @@
 pub mod assign;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod extract;
 pub mod grids;
@@ -14,6 +15,7 @@ pub mod reports;
 pub mod stats;
 pub mod system;
 pub mod tiles;
+pub mod wall;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -71,6 +73,9 @@ pub struct AppState {
     pub tiles: TileService,
     /// Answers of `/api/v1/stats`, keyed by query and data version.
     pub stats_cache: moka::future::Cache<String, Arc<serde_json::Value>>,
+    /// Turns true when the server begins to shut down, so endless responses (the live feed)
+    /// end and the shutdown can finish.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server in a process).
@@ -150,6 +155,7 @@ impl AppState {
             ),
             tiles: tile_service(&config, &assigner, &store),
             stats_cache: moka::future::Cache::new(4_096),
+            closing: tokio::sync::watch::Sender::new(false),
             config,
             assigner,
             catalog: Catalog::embedded(),
@@ -202,6 +208,7 @@ impl Modify for SecurityAddon {
         (name = "tiles", description = "Vector tiles (MVT 2.1) and TileJSON 3.0"),
         (name = "open311", description = "Open311 GeoReport v2 compatibility"),
         (name = "system", description = "Health, metrics, this document"),
+        (name = "wall", description = "The map wall page 一屏观全域 and its MapLibre styles"),
     )
 )]
 struct ApiDoc;
@@ -233,6 +240,10 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(tiles::index))
         .routes(routes!(tiles::tilejson_doc))
         .routes(routes!(tiles::tile))
+        .routes(routes!(events::feed))
+        .routes(routes!(wall::page))
+        .routes(routes!(wall::assets))
+        .routes(routes!(wall::style))
 }
 
 /// A method as a static label (no allocation per request).
@@ -354,6 +365,11 @@ pub async fn serve(
                 state.keys.prune();
             }
         })
+    };
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
     };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)

@@ -79,7 +79,7 @@ fn authorize(state: &AppState, caller: &Caller, set: &dyn TileSet) -> Result<(),
 
 /// The URL prefix clients reach this server at: the configured base URL, else what the
 /// request's proxy headers or Host say.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(b) = &state.config.base_url {
         return b.trim_end_matches('/').to_string();
     }

@@ -193,25 +193,41 @@ fn start_live_demo(
 }
 
 /// Creates an admin key when the database has none, and writes its secret to a file only the
-/// owner can read.
-fn bootstrap_admin(store: &Store, path: &Path) -> anyhow::Result<()> {
+/// owner can read; with it, a read-only key for the map wall when `wall_key` names a file.
+fn bootstrap_keys(store: &Store, admin: &Path, wall_key: &Path) -> anyhow::Result<()> {
     if !store.read(keys::all)?.is_empty() {
         return Ok(());
     }
-    let (key, secret) = store.read(|conn| {
-        keys::create(
-            conn,
-            &NewKey {
-                name: "first admin".into(),
-                role: Role::Admin,
-                scope: None,
-                rate_per_sec: None,
-            },
-        )
-    })?;
-    write_secret(path, &secret).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(key = %key.id, file = %path.display(), "created the first admin key");
+    let make = |name: &str, role: Role, path: &Path| -> anyhow::Result<()> {
+        let (key, secret) = store.read(|conn| {
+            keys::create(
+                conn,
+                &NewKey {
+                    name: name.into(),
+                    role,
+                    scope: None,
+                    rate_per_sec: None,
+                },
+            )
+        })?;
+        write_secret(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(key = %key.id, file = %path.display(), "created the {name} key");
+        Ok(())
+    };
+    make("first admin", Role::Admin, admin)?;
+    if !wall_key.as_os_str().is_empty() {
+        make("map wall", Role::Analyst, wall_key)?;
+    }
     Ok(())
+}
+
+/// The map wall's address, with its key when the key file is readable.
+fn wall_url(addr: std::net::SocketAddr, key_file: &Path) -> String {
+    let key = std::fs::read_to_string(key_file).unwrap_or_default();
+    match key.trim() {
+        "" => format!("http://{addr}/"),
+        k => format!("http://{addr}/?key={k}"),
+    }
 }
 
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
@@ -276,7 +292,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("opening {}", cfg.database.display()))?,
     );
-    bootstrap_admin(&store, &cfg.admin_key_file)?;
+    bootstrap_keys(&store, &cfg.admin_key_file, &cfg.wall.key_file)?;
+    let wall_key = cfg.wall.key_file.clone();
     let listen = cfg.listen.clone();
     let live =
         (cfg.grids.is_none() && cfg.demo_live_per_sec > 0.0).then_some(cfg.demo_live_per_sec);
@@ -301,6 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         println!("gridscope is serving on http://{addr}/  (API: http://{addr}/api/v1/openapi.json, health: http://{addr}/health)");
+        println!("map wall: {}", wall_url(addr, &wall_key));
         api::serve(state, listener, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

@@ -5,6 +5,7 @@
 
 pub mod bulk;
 pub mod columns;
+pub mod events;
 pub mod keys;
 pub mod query;
 pub mod record;
@@ -20,6 +21,7 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::report::DeadlineRules;
+use events::{CreatedReport, EventHub, ReportEvent};
 use record::NewReport;
 use writer::{Command, Created, ImportChunk, TransitionDone, TransitionError, TransitionRequest};
 
@@ -87,6 +89,7 @@ pub struct Store {
     base: Mutex<Connection>,
     idle: Mutex<Vec<Connection>>,
     version: Arc<AtomicU64>,
+    events: EventHub,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -132,6 +135,7 @@ impl Store {
             base: Mutex::new(base),
             idle: Mutex::new(Vec::new()),
             version: Arc::new(AtomicU64::new(1)),
+            events: EventHub::default(),
         })
     }
 
@@ -146,6 +150,11 @@ impl Store {
         self.version.load(Ordering::Acquire)
     }
 
+    /// Listens to reports being created and moved, from now on (see [`events`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ReportEvent> {
+        self.events.subscribe()
+    }
+
     fn changed(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
@@ -156,6 +165,10 @@ impl Store {
 
     /// Writes new reports; returns once they are committed (durable).
     pub async fn create(&self, reports: Vec<NewReport>) -> Result<Vec<Created>, StoreError> {
+        let announced: Vec<CreatedReport> = reports
+            .iter()
+            .map(|r| CreatedReport::of(crate::report::ReportId(0), r))
+            .collect();
         let (reply, answer) = oneshot::channel();
         self.sender()?
             .send(Command::Create { reports, reply })
@@ -163,6 +176,12 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         let created = answer.await.map_err(|_| StoreError::Closed)??;
         self.changed();
+        for (outcome, mut event) in created.iter().zip(announced) {
+            if !outcome.replayed {
+                event.id = outcome.id;
+                self.events.publish(ReportEvent::Created(Box::new(event)));
+            }
+        }
         Ok(created)
     }
 
@@ -171,6 +190,7 @@ impl Store {
         &self,
         request: TransitionRequest,
     ) -> Result<TransitionDone, TransitionError> {
+        let (id, at) = (request.id, request.at);
         let (reply, answer) = oneshot::channel();
         self.sender()?
             .send(Command::Transition {
@@ -181,6 +201,12 @@ impl Store {
             .map_err(|_| StoreError::Closed)?;
         let done = answer.await.map_err(|_| StoreError::Closed)??;
         self.changed();
+        self.events.publish(ReportEvent::Transitioned {
+            id,
+            from: done.from,
+            to: done.to,
+            at,
+        });
         Ok(done)
     }
 

@@ -181,15 +181,13 @@ impl Server {
 
     /// As [`Server::start`], with extra environment variables (configuration overrides).
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_on(dir, "127.0.0.1:0", env)
+    }
+
+    /// As [`Server::start_with`], listening on `listen` (to restart on the same address).
+    pub fn start_on(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gridscope"))
-            .envs(env.iter().copied())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--demo-scale-down",
-                "50",
-            ])
+            .args(["serve", "--listen", listen, "--demo-scale-down", "50"])
             .arg("--database")
             .arg(dir.join("gridscope.duckdb"))
             .arg("--demo-dir")
@@ -199,6 +197,9 @@ impl Server {
             .env("RUST_LOG", "warn")
             .env("GRIDSCOPE_DEMO_HISTORY", "0")
             .env("GRIDSCOPE_DEMO_LIVE_PER_SEC", "0")
+            .env("GRIDSCOPE_WALL__KEY_FILE", dir.join("wall.key"))
+            // The caller's settings win over the defaults above.
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
