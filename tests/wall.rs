@@ -67,3 +67,87 @@ fn the_map_wall_works_in_a_real_browser() {
     drop(server);
     assert!(status.success(), "the map wall checks failed (see above)");
 }
+
+/// The page, its assets and its styles as served (in process, no browser).
+#[tokio::test]
+async fn the_wall_page_assets_and_styles_are_served_from_the_binary() {
+    use gridscope::config::Config;
+
+    let app = common::TestApp::new(Config::default());
+    let (s, headers, page) = app.fetch("/", &[]).await;
+    assert_eq!(s, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    let script = page
+        .split("src=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the page names its script");
+    assert!(script.starts_with("/assets/main-"), "{script}");
+    let (s, headers, js) = app.fetch(script, &[]).await;
+    assert_eq!(s, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(js.len() > 100_000, "the bundle holds MapLibre");
+    let (s, headers, _) = app.fetch("/assets/maplibre-gl-worker.mjs?v=1", &[]).await;
+    assert_eq!(s, 200, "MapLibre's worker module is served");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let (s, _) = app.get("/assets/nothing.js", None).await;
+    assert_eq!(s, 404);
+
+    // Tile URLs in the style are absolute, for the address clients reach the server at.
+    let (s, _, body) = app
+        .fetch(
+            "/styles/dark.json",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "wall.example.cn"),
+                ("x-forwarded-prefix", "/gs"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let style: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(style["version"], 8);
+    assert_eq!(
+        style["sources"]["grids"]["url"],
+        "https://wall.example.cn/gs/tiles/grids.json"
+    );
+    assert!(
+        style["sources"].get("basemap").is_none(),
+        "no basemap unless configured"
+    );
+    assert!(style["metadata"]["gridscope:title"].is_string());
+    let (s, err) = app.get("/styles/neon.json", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(err["error"]["field"], "file");
+
+    // A site's basemap goes under everything but the background.
+    let mut config = Config::default();
+    config.wall.basemap_url = Some("https://t0.example.cn/vec/{z}/{x}/{y}.png".into());
+    let with_basemap = common::TestApp::new(config);
+    let (_, light) = with_basemap.get("/styles/light.json", None).await;
+    assert_eq!(light["sources"]["basemap"]["type"], "raster");
+    assert_eq!(light["layers"][0]["type"], "background");
+    assert_eq!(light["layers"][1]["id"], "basemap");
+}
