@@ -9,6 +9,7 @@ pub mod events;
 pub mod export;
 pub mod extract;
 pub mod grids;
+pub mod hotspots;
 pub mod keys;
 pub mod open311;
 pub mod reports;
@@ -237,6 +238,8 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(stats::series))
         .routes(routes!(stats::breakdown))
         .routes(routes!(stats::ranking))
+        .routes(routes!(hotspots::hotspots))
+        .routes(routes!(hotspots::emerging))
         .routes(routes!(tiles::index))
         .routes(routes!(tiles::tilejson_doc))
         .routes(routes!(tiles::tile))

@@ -29,7 +29,7 @@ pub struct KpiQuery {
     pub grid: Option<String>,
     /// Reported at or after (RFC 3339; default: 30 days before `to`).
     pub from: Option<DateTime<Utc>>,
-    /// Reported before (RFC 3339; default: now, to the minute).
+    /// Reported before (RFC 3339; default: now, rounded up to the minute).
     pub to: Option<DateTime<Utc>>,
     /// Categories or class prefixes, comma-separated: `matter:06,component:01001`.
     pub category: Option<String>,
@@ -64,13 +64,24 @@ pub struct KpiAnswer {
     pub year_ago: KpiSummary,
 }
 
-/// The window asked for: `to` defaults to now (to the minute), `from` to 30 days before it.
+/// The window asked for: `to` defaults to now rounded up to the minute, `from` to 30 days
+/// before it.
 fn window(q: &KpiQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let to = match q.to {
+    window_between(q.from, q.to, now)
+}
+
+/// The window from `from` to `to`, with the defaults of [`window`].
+pub(super) fn window_between(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let to = match to {
         Some(t) => t,
-        None => now.duration_trunc(Duration::minutes(1)).unwrap_or(now),
+        // Rounded up, so the answer is the same all minute long and includes this minute.
+        None => now.duration_trunc(Duration::minutes(1)).unwrap_or(now) + Duration::minutes(1),
     };
-    let from = q.from.unwrap_or(to - Duration::days(30));
+    let from = from.unwrap_or(to - Duration::days(30));
     if from >= to {
         return Err(ApiError::invalid("from", "from must be before to"));
     }
@@ -78,7 +89,7 @@ fn window(q: &KpiQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<U
 }
 
 /// 404 unless `grid` (when given) is a grid in force.
-fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<(), ApiError> {
+pub(super) fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<(), ApiError> {
     match grid {
         Some(code) if state.assigner.grids().id_of(code).is_none() => {
             Err(ApiError::not_found(format!("no grid with code {code}")).at("grid"))
@@ -88,7 +99,7 @@ fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<(), ApiError>
 }
 
 /// The area asked for, described: a grid with its area in km², or the whole city.
-fn area(state: &AppState, grid: Option<&GridCode>) -> Result<Value, ApiError> {
+pub(super) fn area(state: &AppState, grid: Option<&GridCode>) -> Result<Value, ApiError> {
     let set = state.assigner.grids();
     Ok(match grid {
         Some(code) => {
