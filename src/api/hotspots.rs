@@ -47,11 +47,17 @@ pub struct HotspotQuery {
     pub steps: Option<usize>,
 }
 
+/// The H3 cells covering an area at one resolution, with each cell's neighbours; kept in
+/// [`AppState::cell_spaces`] since grids change rarely and covering takes a while.
+pub struct CellSpace {
+    cells: Vec<CellIndex>,
+    neighbours: Vec<Vec<u32>>,
+}
+
 /// What both analyses need: the cells, their neighbours, the filter and the window.
 struct Space {
     res: u8,
-    cells: Vec<CellIndex>,
-    neighbours: Vec<Vec<u32>>,
+    cells: Arc<CellSpace>,
     filter: ReportFilter,
     area: Value,
     window: (DateTime<Utc>, DateTime<Utc>),
@@ -77,31 +83,42 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
         ..ReportFilter::default()
     };
     let area = area(state, grid.as_ref())?;
-    let st = Arc::clone(state);
-    let (cells, neighbours) = tokio::task::spawn_blocking(move || {
-        let set = st.assigner.grids();
-        let polygons: Vec<&geo::MultiPolygon<f64>> = match &grid {
-            Some(code) => set
-                .id_of(code)
-                .map(|id| &set.grid(id).geometry)
-                .into_iter()
-                .collect(),
-            None => set
-                .ids_at(crate::Level::District)
-                .map(|id| &set.grid(id).geometry)
-                .collect(),
-        };
-        let cells = cover(&polygons, resolution)?;
-        let around = neighbours(&cells);
-        Ok::<_, crate::stats::hotspots::CoverError>((cells, around))
-    })
-    .await
-    .map_err(|e| ApiError::internal("hot spots", &e))?
-    .map_err(|e| ApiError::internal("hot spots", &e))?;
+    let cache_key = format!("{grid:?}|{res}|{}", state.assigner.grids().len());
+    let cells = match state.cell_spaces.get(&cache_key).await {
+        Some(hit) => hit,
+        None => {
+            let st = Arc::clone(state);
+            let computed = tokio::task::spawn_blocking(move || {
+                let set = st.assigner.grids();
+                let polygons: Vec<&geo::MultiPolygon<f64>> = match &grid {
+                    Some(code) => set
+                        .id_of(code)
+                        .map(|id| &set.grid(id).geometry)
+                        .into_iter()
+                        .collect(),
+                    None => set
+                        .ids_at(crate::Level::District)
+                        .map(|id| &set.grid(id).geometry)
+                        .collect(),
+                };
+                let cells = cover(&polygons, resolution)?;
+                let neighbours = neighbours(&cells);
+                Ok::<_, crate::stats::hotspots::CoverError>(CellSpace { cells, neighbours })
+            })
+            .await
+            .map_err(|e| ApiError::internal("hot spots", &e))?
+            .map_err(|e| ApiError::internal("hot spots", &e))?;
+            let computed = Arc::new(computed);
+            state
+                .cell_spaces
+                .insert(cache_key, Arc::clone(&computed))
+                .await;
+            computed
+        }
+    };
     Ok(Space {
         res,
         cells,
-        neighbours,
         filter,
         area,
         window,
@@ -173,19 +190,18 @@ pub async fn hotspots(
     }
     let Space {
         res,
-        cells,
-        neighbours,
+        cells: space_cells,
         filter,
         area,
         window,
     } = space;
-    let cells = Arc::new(cells);
-    let c = Arc::clone(&cells);
+    let c = Arc::clone(&space_cells);
     let values = state
         .store
-        .read_async(move |conn| counts_in(conn, &c, &filter, res, window))
+        .read_async(move |conn| counts_in(conn, &c.cells, &filter, res, window))
         .await?;
-    let gi = gi_star(&values, &neighbours);
+    let gi = gi_star(&values, &space_cells.neighbours);
+    let cells = &space_cells.cells;
     let k = if public {
         state.config.tiles.privacy_k
     } else {
@@ -270,14 +286,12 @@ pub async fn emerging(
     }
     let Space {
         res,
-        cells,
-        neighbours,
+        cells: space_cells,
         filter,
         area,
         ..
     } = space;
-    let cells = Arc::new(cells);
-    let c = Arc::clone(&cells);
+    let c = Arc::clone(&space_cells);
     let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..steps)
         .rev()
         .map(|i| {
@@ -290,11 +304,15 @@ pub async fn emerging(
         .store
         .read_async(move |conn| {
             w.iter()
-                .map(|&win| counts_in(conn, &c, &filter, res, win))
+                .map(|&win| counts_in(conn, &c.cells, &filter, res, win))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
-    let gi: Vec<Vec<GiStar>> = per_step.iter().map(|v| gi_star(v, &neighbours)).collect();
+    let gi: Vec<Vec<GiStar>> = per_step
+        .iter()
+        .map(|v| gi_star(v, &space_cells.neighbours))
+        .collect();
+    let cells = &space_cells.cells;
     let mut tally: HashMap<String, usize> = HashMap::new();
     let mut features = Vec::new();
     for (i, cell) in cells.iter().enumerate() {

@@ -77,6 +77,8 @@ pub struct AppState {
     /// Turns true when the server begins to shut down, so endless responses (the live feed)
     /// end and the shutdown can finish.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// H3 cells covering areas, with their neighbours, for hot spots (by area and resolution).
+    pub cell_spaces: moka::future::Cache<String, Arc<hotspots::CellSpace>>,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server in a process).
@@ -157,6 +159,7 @@ impl AppState {
             tiles: tile_service(&config, &assigner, &store),
             stats_cache: moka::future::Cache::new(4_096),
             closing: tokio::sync::watch::Sender::new(false),
+            cell_spaces: moka::future::Cache::new(8),
             config,
             assigner,
             catalog: Catalog::embedded(),
