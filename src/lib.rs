@@ -34,6 +34,7 @@ pub mod api;
 pub mod assign;
 pub mod config;
 pub mod coords;
+pub mod export;
 pub mod grid;
 pub mod measure;
 pub mod report;

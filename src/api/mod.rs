@@ -236,7 +236,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::openapi))
         .routes(routes!(open311::get_root, open311::post_request))
         .routes(routes!(open311::get_item))
-        .routes(routes!(export::reports))
+        .routes(routes!(export::file))
         .routes(routes!(stats::kpi))
         .routes(routes!(stats::series))
         .routes(routes!(stats::breakdown))

@@ -463,6 +463,14 @@ fn decode_cursor(s: &str) -> Result<ReportId, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
 }
 
+/// Statuses separated by commas.
+pub(super) fn parse_statuses(list: &str) -> Result<Vec<Status>, ApiError> {
+    list.split(',')
+        .map(|x| x.trim().parse::<Status>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::invalid("status", e.to_string()))
+}
+
 /// The store filter of a listing's query.
 pub(super) fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
     let mut f = ReportFilter::default();
@@ -470,11 +478,7 @@ pub(super) fn parse_filter(q: &ListQuery) -> Result<ReportFilter, ApiError> {
         f.grid = Some(GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string()))?);
     }
     if let Some(s) = &q.status {
-        f.status = s
-            .split(',')
-            .map(|x| x.trim().parse::<Status>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::invalid("status", e.to_string()))?;
+        f.status = parse_statuses(s)?;
     }
     if let Some(c) = &q.category {
         f.categories = vec![parse_category_prefix(c)?];

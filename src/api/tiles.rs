@@ -209,7 +209,8 @@ pub struct TileQuery {
     pub level: Option<String>,
 }
 
-fn parse_kpi_level(s: &str) -> Result<crate::Level, ApiError> {
+/// A KPI level: district, 1, 2 or 3.
+pub(super) fn parse_kpi_level(s: &str) -> Result<crate::Level, ApiError> {
     use crate::Level;
     [Level::District, Level::One, Level::Two, Level::Three]
         .into_iter()

@@ -56,6 +56,9 @@ pub enum StoreError {
     /// An invariant of the store did not hold.
     #[error("store: {0}")]
     Internal(String),
+    /// An export file could not be written.
+    #[error("export: {0}")]
+    Export(#[from] crate::export::ExportError),
 }
 
 /// Settings of the store.

@@ -9,6 +9,7 @@ use super::StoreError;
 use super::record::{HistoryEntry, Placement, RawLocation, ReportRecord};
 use super::writer::ts;
 use crate::Level;
+use crate::export::{FileFormat, GeoJsonWriter, properties};
 use crate::grid::code::GridCode;
 use crate::report::{CategoryId, Channel, ReportId, Status};
 
@@ -372,41 +373,108 @@ pub fn filtered_row<T>(
     Ok(stmt.query_row(duckdb::params_from_iter(all), read)?)
 }
 
-/// File formats of report exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// Apache Parquet (zstd-compressed columns).
-    Parquet,
-    /// CSV with a header row.
-    Csv,
-}
+/// The columns of a report export, in order: name and SQL expression.
+const EXPORT_COLUMNS: [(&str, &str); 30] = [
+    ("id", "id"),
+    ("reported_at", "reported_at"),
+    ("channel", "channel"),
+    ("category", "category"),
+    ("description", "description"),
+    ("lon", "lon"),
+    ("lat", "lat"),
+    ("raw_lon", "raw_lon"),
+    ("raw_lat", "raw_lat"),
+    ("raw_crs", "raw_crs"),
+    ("district", "district"),
+    ("grid_l1", "grid_l1"),
+    ("grid_l2", "grid_l2"),
+    ("grid_l3", "grid_l3"),
+    ("micro", "micro"),
+    ("exclusive", "exclusive"),
+    ("assigned_grid", "assigned_grid"),
+    ("assign_method", "assign_method"),
+    ("responsible", "responsible"),
+    ("status", "status"),
+    ("deadline", "deadline"),
+    ("accepted_at", "accepted_at"),
+    ("dispatched_at", "dispatched_at"),
+    ("handled_at", "handled_at"),
+    ("closed_at", "closed_at"),
+    ("rating", "rating"),
+    ("rework_count", "rework_count"),
+    ("extension_count", "extension_count"),
+    ("escalation_count", "escalation_count"),
+    ("h3_r10", "printf('%x', h3_r10)"),
+];
 
-/// The columns of a report export, in order.
-pub const EXPORT_COLUMNS: &str = "id, reported_at, channel, category, description, lon, lat, \
-    raw_lon, raw_lat, raw_crs, district, grid_l1, grid_l2, grid_l3, micro, exclusive, \
-    assigned_grid, assign_method, responsible, status, deadline, accepted_at, dispatched_at, \
-    handled_at, closed_at, rating, rework_count, extension_count, escalation_count, \
-    printf('%x', h3_r10) AS h3_r10";
+/// The report's WGS84 location as a `GEOMETRY` point, built from its WKB (big-endian byte
+/// order, type 1, then the raw bits of x and y), so coordinates are copied bit for bit.
+const POINT_GEOMETRY: &str = "CAST(unhex('0000000001') || CAST(CAST(lon AS BIT) AS BLOB) \
+    || CAST(CAST(lat AS BIT) AS BLOB) AS GEOMETRY)";
 
 /// Writes the reports matching `filter` (oldest first) to the file at `path`; returns how many.
+/// Parquet files are GeoParquet with the location as `geometry`; CSV keeps `lon` and `lat`;
+/// GeoJSON features are points with every column as a property.
 pub fn export(
     conn: &Connection,
     filter: &ReportFilter,
-    format: ExportFormat,
+    format: FileFormat,
     path: &std::path::Path,
 ) -> Result<u64, StoreError> {
     let (clauses, args) = filter_clauses(filter, Utc::now());
-    let options = match format {
-        ExportFormat::Parquet => "FORMAT PARQUET, COMPRESSION ZSTD",
-        ExportFormat::Csv => "FORMAT CSV, HEADER",
+    let columns: Vec<String> = EXPORT_COLUMNS
+        .iter()
+        .map(|(name, expr)| {
+            if name == expr {
+                name.to_string()
+            } else {
+                format!("{expr} AS {name}")
+            }
+        })
+        .collect();
+    let columns = columns.join(", ");
+    let query = |extra: &str| {
+        format!(
+            "SELECT {columns}{extra} FROM reports {} ORDER BY id",
+            where_sql(&clauses)
+        )
     };
-    let target = path.to_string_lossy().replace('\'', "''");
-    let sql = format!(
-        "COPY (SELECT {EXPORT_COLUMNS} FROM reports {} ORDER BY id) TO '{target}' ({options})",
-        where_sql(&clauses)
-    );
-    let n = conn.execute(&sql, duckdb::params_from_iter(args))?;
-    Ok(n as u64)
+    let target = crate::export::sql_path(path);
+    let copy = |select: String, options: &str| format!("COPY ({select}) TO '{target}' ({options})");
+    let params = duckdb::params_from_iter(args);
+    let n = match format {
+        FileFormat::Parquet => conn.execute(
+            &copy(
+                query(&format!(", {POINT_GEOMETRY} AS geometry")),
+                "FORMAT PARQUET, COMPRESSION ZSTD",
+            ),
+            params,
+        )? as u64,
+        FileFormat::Csv => conn.execute(&copy(query(""), "FORMAT CSV, HEADER"), params)? as u64,
+        FileFormat::GeoJson => {
+            let names: Vec<&str> = EXPORT_COLUMNS.iter().map(|(n, _)| *n).collect();
+            let lon_at = names.iter().position(|n| *n == "lon").unwrap_or(0);
+            let lat_at = names.iter().position(|n| *n == "lat").unwrap_or(0);
+            let mut out = GeoJsonWriter::create(path)?;
+            let mut stmt = conn.prepare(&query(""))?;
+            let mut rows = stmt.query(params)?;
+            let mut values = Vec::with_capacity(names.len());
+            while let Some(row) = rows.next()? {
+                values.clear();
+                for i in 0..names.len() {
+                    values.push(row.get::<_, Value>(i)?);
+                }
+                let coord = |i: usize| match values[i] {
+                    Value::Double(x) => x,
+                    _ => f64::NAN,
+                };
+                let point = geojson::Value::Point(vec![coord(lon_at), coord(lat_at)]);
+                out.feature(properties(&names, &values)?, point)?;
+            }
+            out.finish()?
+        }
+    };
+    Ok(n)
 }
 
 /// Where a report is and what it is, for maps.
