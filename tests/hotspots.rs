@@ -1,7 +1,8 @@
 //! Hot spots (`/api/v1/stats/hotspots` and `/emerging`) on reports made for the test: a dense
 //! cluster over a thin spread across the city. Gi* z-scores and p-values are checked against
 //! PySAL (`esda.G_Local`, star, binary weights) with neighbours built by the reference H3
-//! library: an independent implementation of the statistic and of the cell graph.
+//! library, and over level-3 grids with PySAL's own queen contiguity built from the exported
+//! polygons: an independent implementation of the statistic and of the neighbour graphs.
 
 mod common;
 
@@ -161,6 +162,119 @@ async fn gi_star_agrees_with_pysal_and_finds_the_cluster() {
         .collect();
     assert!(counts.iter().any(Option::is_none));
     assert!(counts.iter().flatten().all(|&n| n == 0 || n >= 5));
+}
+
+#[tokio::test]
+async fn gi_star_over_level_3_grids_agrees_with_pysal_queen_contiguity() {
+    let app = TestApp::new(Config::default());
+    reports(&app).await;
+    let window = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
+    let (s, v) = app
+        .get(
+            &format!("/api/v1/stats/hotspots?level=3&all=true&{window}"),
+            Some(&app.analyst),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["level"], "3");
+    let features = v["features"].as_array().unwrap();
+    assert_eq!(features.len() as u64, v["grids"].as_u64().unwrap());
+    assert_eq!(v["reports"].as_u64(), Some(420));
+    // The reference builds its own neighbours from the grid polygons, as exported.
+    let (s, grids) = app
+        .fetch_with_key(
+            &format!("/api/v1/export/kpi.geojson?level=3&{window}"),
+            Some(&app.analyst),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grids.geojson");
+    std::fs::write(&file, &grids).unwrap();
+    let python = std::env::var("GRIDSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/gi_star_grids.py"))
+        .arg(&file)
+        .output()
+        .expect("python: run scripts/test, which installs esda");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reference.as_object().unwrap().len(),
+        features.len(),
+        "the same grids"
+    );
+    let mut neighbours = 0;
+    for f in features {
+        let code = f["grid"].as_str().unwrap();
+        let r = &reference[code];
+        let (z, p) = (f["z"].as_f64().unwrap(), f["p"].as_f64().unwrap());
+        assert!(
+            (z - r["z"].as_f64().unwrap()).abs() < 1e-3,
+            "{code}: z {z} vs PySAL {}",
+            r["z"]
+        );
+        assert!(
+            (p - r["p"].as_f64().unwrap()).abs() < 1e-9,
+            "{code}: p {p} vs PySAL {}",
+            r["p"]
+        );
+        neighbours += r["neighbours"].as_u64().unwrap();
+    }
+    // A real partition: about six neighbours a grid.
+    let mean = neighbours as f64 / features.len() as f64;
+    assert!((4.0..8.0).contains(&mean), "{mean} neighbours a grid");
+    // The cluster at 二七广场 makes the hottest grid 99% significant.
+    let top = features
+        .iter()
+        .max_by(|a, b| {
+            a["z"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["z"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(top["bin"], 3, "{top}");
+    assert!(top["name"].as_str().is_some_and(|n| !n.is_empty()));
+    println!(
+        "{} level-3 grids, {mean:.2} neighbours each, hottest {} z {}, agreeing with PySAL",
+        features.len(),
+        top["grid"],
+        top["z"]
+    );
+    // Emerging hot spots run over grids too; res and level do not mix.
+    let (s, v) = app
+        .get(
+            "/api/v1/stats/hotspots/emerging?level=3&step=day&steps=4",
+            Some(&app.analyst),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["grid"].is_string())
+    );
+    let (s, v) = app
+        .get("/api/v1/stats/hotspots?level=3&res=8", Some(&app.analyst))
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["field"].as_str()),
+        (400, Some("res"))
+    );
+    let (s, v) = app
+        .get("/api/v1/stats/hotspots?level=micro", Some(&app.analyst))
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["field"].as_str()),
+        (400, Some("level"))
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! `/api/v1/stats/hotspots`: where reports cluster (Getis-Ord Gi* over the H3 cells covering an
-//! area) and how that clustering moves over time (emerging hot spots). Answers are cached per
-//! query and data version, like the KPIs.
+//! area, or over its grids of one level) and how that clustering moves over time (emerging hot
+//! spots). Answers are cached per query and data version, like the KPIs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +17,14 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{QueryParams, parse_category_list, parse_channel};
 use super::stats::{area, known_grid, window_between};
+use super::tiles::parse_kpi_level;
+use crate::Level;
 use crate::grid::code::GridCode;
-use crate::stats::hotspots::{Emerging, GiStar, Pattern, classify, cover, gi_star, neighbours};
-use crate::store::query::{ReportFilter, h3_counts};
+use crate::stats::hotspots::{
+    Emerging, GiStar, Pattern, classify, cover, gi_star, neighbours, queen_neighbours,
+};
+use crate::stats::kpi::grid_column;
+use crate::store::query::{ReportFilter, grouped_counts, h3_counts};
 
 /// Which reports, over which cells.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -39,6 +44,9 @@ pub struct HotspotQuery {
     pub channel: Option<String>,
     /// H3 resolution of the cells, 6 to 10 (default 8: about 0.7 km² a cell).
     pub res: Option<u8>,
+    /// Run over the grids of this level (`district`, `1`, `2` or `3`) inside the area instead
+    /// of H3 cells; neighbours are the grids sharing a border point (queen contiguity).
+    pub level: Option<String>,
     /// Every cell, not only the significant (or patterned) ones.
     pub all: Option<bool>,
     /// Emerging hot spots: the length of a time step, `day` or `week` (default).
@@ -47,28 +55,148 @@ pub struct HotspotQuery {
     pub steps: Option<usize>,
 }
 
-/// The H3 cells covering an area at one resolution, with each cell's neighbours; kept in
-/// [`AppState::cell_spaces`] since grids change rarely and covering takes a while.
+/// The places of an analysis.
+enum Places {
+    /// H3 cells of one resolution.
+    Cells { res: u8, cells: Vec<CellIndex> },
+    /// Grids of one level: codes and names.
+    Grids {
+        level: Level,
+        codes: Vec<String>,
+        names: Vec<String>,
+    },
+}
+
+/// The places covering an area (H3 cells of one resolution, or grids of one level), with each
+/// place's neighbours; kept in [`AppState::cell_spaces`] since grids change rarely and
+/// covering takes a while.
 pub struct CellSpace {
-    cells: Vec<CellIndex>,
+    places: Places,
     neighbours: Vec<Vec<u32>>,
 }
 
-/// What both analyses need: the cells, their neighbours, the filter and the window.
+impl CellSpace {
+    fn len(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    /// The JSON fields naming place `i`.
+    fn describe(&self, i: usize, into: &mut serde_json::Map<String, Value>) {
+        match &self.places {
+            Places::Cells { cells, .. } => {
+                into.insert("cell".into(), json!(cells[i].to_string()));
+            }
+            Places::Grids { codes, names, .. } => {
+                into.insert("grid".into(), json!(codes[i]));
+                into.insert("name".into(), json!(names[i]));
+            }
+        }
+    }
+
+    /// The JSON fields describing the places: `res` and `cells`, or `level` and `grids`.
+    fn summary(&self, into: &mut serde_json::Map<String, Value>) {
+        match &self.places {
+            Places::Cells { res, cells } => {
+                into.insert("res".into(), json!(res));
+                into.insert("cells".into(), json!(cells.len()));
+            }
+            Places::Grids { level, codes, .. } => {
+                into.insert("level".into(), json!(level.name()));
+                into.insert("grids".into(), json!(codes.len()));
+            }
+        }
+    }
+}
+
+/// What both analyses need: the places, their neighbours, the filter and the window.
 struct Space {
-    res: u8,
-    cells: Arc<CellSpace>,
+    places: Arc<CellSpace>,
     filter: ReportFilter,
     grid: Option<GridCode>,
     window: (DateTime<Utc>, DateTime<Utc>),
 }
 
+/// What an analysis runs over.
+enum Unit {
+    Cells(u8, Resolution),
+    Grids(Level),
+}
+
+fn unit_of(q: &HotspotQuery) -> Result<Unit, ApiError> {
+    match (&q.level, q.res) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "res",
+            "give res for H3 cells or level for grids, not both",
+        )),
+        (Some(level), None) => Ok(Unit::Grids(parse_kpi_level(level)?)),
+        (None, res) => {
+            let res = res.unwrap_or(8);
+            let resolution = Resolution::try_from(res)
+                .ok()
+                .filter(|_| crate::store::record::H3_RESOLUTIONS.contains(&res))
+                .ok_or_else(|| ApiError::invalid("res", "an H3 resolution from 6 to 10"))?;
+            Ok(Unit::Cells(res, resolution))
+        }
+    }
+}
+
+/// The places of `unit` in the area of `grid` (the city when none), with their neighbours.
+fn places_in(
+    state: &AppState,
+    grid: Option<&GridCode>,
+    unit: &Unit,
+) -> Result<CellSpace, ApiError> {
+    let set = state.assigner.grids();
+    let area = grid.and_then(|code| set.id_of(code));
+    match *unit {
+        Unit::Cells(res, resolution) => {
+            let polygons: Vec<&geo::MultiPolygon<f64>> = match area {
+                Some(id) => vec![&set.grid(id).geometry],
+                None => set
+                    .ids_at(Level::District)
+                    .map(|id| &set.grid(id).geometry)
+                    .collect(),
+            };
+            let cells =
+                cover(&polygons, resolution).map_err(|e| ApiError::internal("hot spots", &e))?;
+            let neighbours = neighbours(&cells);
+            Ok(CellSpace {
+                places: Places::Cells { res, cells },
+                neighbours,
+            })
+        }
+        Unit::Grids(level) => {
+            let mut ids: Vec<crate::GridId> = set
+                .ids_at(level)
+                .filter(|&id| area.is_none_or(|a| id == a || set.chain(id).contains(&a)))
+                .collect();
+            if ids.is_empty() {
+                return Err(ApiError::invalid(
+                    "level",
+                    format!("no grids of level {} in this area", level.name()),
+                ));
+            }
+            ids.sort_by(|a, b| set.grid(*a).code.cmp(&set.grid(*b).code));
+            let polygons: Vec<&geo::MultiPolygon<f64>> =
+                ids.iter().map(|&id| &set.grid(id).geometry).collect();
+            let neighbours = queen_neighbours(&polygons);
+            Ok(CellSpace {
+                places: Places::Grids {
+                    level,
+                    codes: ids
+                        .iter()
+                        .map(|&id| set.grid(id).code.as_str().to_string())
+                        .collect(),
+                    names: ids.iter().map(|&id| set.grid(id).name.clone()).collect(),
+                },
+                neighbours,
+            })
+        }
+    }
+}
+
 async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiError> {
-    let res = q.res.unwrap_or(8);
-    let resolution = Resolution::try_from(res)
-        .ok()
-        .filter(|_| crate::store::record::H3_RESOLUTIONS.contains(&res))
-        .ok_or_else(|| ApiError::invalid("res", "an H3 resolution from 6 to 10"))?;
+    let unit = unit_of(q)?;
     let grid = q
         .grid
         .as_deref()
@@ -82,32 +210,20 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
         channel: q.channel.as_deref().map(parse_channel).transpose()?,
         ..ReportFilter::default()
     };
-    let cache_key = format!("{grid:?}|{res}|{}", state.assigner.grids().len());
-    let cells = match state.cell_spaces.get(&cache_key).await {
+    let unit_key = match &unit {
+        Unit::Cells(res, _) => format!("res{res}"),
+        Unit::Grids(level) => format!("level{}", level.name()),
+    };
+    let cache_key = format!("{grid:?}|{unit_key}|{}", state.assigner.grids().len());
+    let places = match state.cell_spaces.get(&cache_key).await {
         Some(hit) => hit,
         None => {
             let st = Arc::clone(state);
-            let grid = grid.clone();
-            let computed = tokio::task::spawn_blocking(move || {
-                let set = st.assigner.grids();
-                let polygons: Vec<&geo::MultiPolygon<f64>> = match &grid {
-                    Some(code) => set
-                        .id_of(code)
-                        .map(|id| &set.grid(id).geometry)
-                        .into_iter()
-                        .collect(),
-                    None => set
-                        .ids_at(crate::Level::District)
-                        .map(|id| &set.grid(id).geometry)
-                        .collect(),
-                };
-                let cells = cover(&polygons, resolution)?;
-                let neighbours = neighbours(&cells);
-                Ok::<_, crate::stats::hotspots::CoverError>(CellSpace { cells, neighbours })
-            })
-            .await
-            .map_err(|e| ApiError::internal("hot spots", &e))?
-            .map_err(|e| ApiError::internal("hot spots", &e))?;
+            let area = grid.clone();
+            let computed =
+                tokio::task::spawn_blocking(move || places_in(&st, area.as_ref(), &unit))
+                    .await
+                    .map_err(|e| ApiError::internal("hot spots", &e))??;
             let computed = Arc::new(computed);
             state
                 .cell_spaces
@@ -117,20 +233,18 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
         }
     };
     Ok(Space {
-        res,
-        cells,
+        places,
         filter,
         grid,
         window,
     })
 }
 
-/// Reports per cell of `space` in `[from, to)`, in the order of `space.cells`.
+/// Reports per place of `space` in `[from, to)`, in the order of its places.
 fn counts_in(
     conn: &duckdb::Connection,
-    space_cells: &[CellIndex],
+    space: &CellSpace,
     filter: &ReportFilter,
-    res: u8,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Vec<f64>, crate::store::StoreError> {
     let window = ReportFilter {
@@ -138,11 +252,27 @@ fn counts_in(
         to: Some(to),
         ..filter.clone()
     };
-    let found: HashMap<u64, u64> = h3_counts(conn, &window, res, 1)?.into_iter().collect();
-    Ok(space_cells
-        .iter()
-        .map(|c| found.get(&u64::from(*c)).copied().unwrap_or(0) as f64)
-        .collect())
+    match &space.places {
+        Places::Cells { res, cells } => {
+            let found: HashMap<u64, u64> = h3_counts(conn, &window, *res, 1)?.into_iter().collect();
+            Ok(cells
+                .iter()
+                .map(|c| found.get(&u64::from(*c)).copied().unwrap_or(0) as f64)
+                .collect())
+        }
+        Places::Grids { level, codes, .. } => {
+            let column = grid_column(*level).unwrap_or("district");
+            let found: HashMap<String, u64> =
+                grouped_counts(conn, column, "count(*)", Vec::new(), &window)?
+                    .into_iter()
+                    .map(|(code, n)| (code, n.first().copied().unwrap_or(0)))
+                    .collect();
+            Ok(codes
+                .iter()
+                .map(|c| found.get(c).copied().unwrap_or(0) as f64)
+                .collect())
+        }
+    }
 }
 
 fn cached_key(
@@ -162,7 +292,8 @@ fn cached_key(
 /// Getis-Ord Gi* hot and cold spots over the H3 cells covering an area, for a window.
 ///
 /// Each cell's neighbours are the six cells around it (binary weights, the cell itself
-/// included). `z` is the standardised Gi*, `p` its two-sided p-value under the normal
+/// included). With `level`, the places are the area's grids of that level instead (`grid` and
+/// `name` in place of `cell`), neighbours being the grids that share a border point with it. `z` is the standardised Gi*, `p` its two-sided p-value under the normal
 /// approximation, `bin` the confidence bin (±3: 99%, ±2: 95%, ±1: 90%). Cells without reports
 /// count as zero. By default only significant cells are listed, hottest first; `all=true` lists
 /// every cell. Anonymous readers get no count for cells with fewer than `privacy_k` reports.
@@ -189,21 +320,19 @@ pub async fn hotspots(
         return Ok(Json((*hit).clone()));
     }
     let Space {
-        res,
-        cells: space_cells,
+        places,
         filter,
         grid,
         window,
     } = space;
     // Measured only on a cache miss: a cached answer does not pay for the area.
     let area = area(&state, grid.as_ref())?;
-    let c = Arc::clone(&space_cells);
+    let c = Arc::clone(&places);
     let values = state
         .store
-        .read_async(move |conn| counts_in(conn, &c.cells, &filter, res, window))
+        .read_async(move |conn| counts_in(conn, &c, &filter, window))
         .await?;
-    let gi = gi_star(&values, &space_cells.neighbours);
-    let cells = &space_cells.cells;
+    let gi = gi_star(&values, &places.neighbours);
     let k = if public {
         state.config.tiles.privacy_k
     } else {
@@ -223,27 +352,29 @@ pub async fn hotspots(
         .into_iter()
         .map(|(i, g)| {
             let n = values[i] as u64;
-            json!({
-                "cell": cells[i].to_string(),
-                "count": (n == 0 || n >= k).then_some(n),
-                "z": (g.z * 1e4).round() / 1e4,
-                "p": g.p,
-                "bin": g.bin,
-            })
+            let mut feature = serde_json::Map::new();
+            places.describe(i, &mut feature);
+            feature.insert("count".into(), json!((n == 0 || n >= k).then_some(n)));
+            feature.insert("z".into(), json!((g.z * 1e4).round() / 1e4));
+            feature.insert("p".into(), json!(g.p));
+            feature.insert("bin".into(), json!(g.bin));
+            Value::Object(feature)
         })
         .collect();
-    let answer = json!({
-        "area": area,
-        "window": {"from": window.0, "to": window.1},
-        "res": res,
-        "cells": cells.len(),
-        "reports": values.iter().sum::<f64>() as u64,
-        "bins": {
+    let mut answer = serde_json::Map::new();
+    answer.insert("area".into(), area);
+    answer.insert("window".into(), json!({"from": window.0, "to": window.1}));
+    places.summary(&mut answer);
+    answer.insert("reports".into(), json!(values.iter().sum::<f64>() as u64));
+    answer.insert(
+        "bins".into(),
+        json!({
             "cold_99": bins[0], "cold_95": bins[1], "cold_90": bins[2], "not_significant": bins[3],
             "hot_90": bins[4], "hot_95": bins[5], "hot_99": bins[6],
-        },
-        "features": features,
-    });
+        }),
+    );
+    answer.insert("features".into(), Value::Array(features));
+    let answer = Value::Object(answer);
     state
         .stats_cache
         .insert(format!("{key}|{public}"), Arc::new(answer.clone()))
@@ -287,14 +418,13 @@ pub async fn emerging(
         return Ok(Json((*hit).clone()));
     }
     let Space {
-        res,
-        cells: space_cells,
+        places,
         filter,
         grid,
         ..
     } = space;
     let area = area(&state, grid.as_ref())?;
-    let c = Arc::clone(&space_cells);
+    let c = Arc::clone(&places);
     let windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..steps)
         .rev()
         .map(|i| {
@@ -307,18 +437,17 @@ pub async fn emerging(
         .store
         .read_async(move |conn| {
             w.iter()
-                .map(|&win| counts_in(conn, &c.cells, &filter, res, win))
+                .map(|&win| counts_in(conn, &c, &filter, win))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
     let gi: Vec<Vec<GiStar>> = per_step
         .iter()
-        .map(|v| gi_star(v, &space_cells.neighbours))
+        .map(|v| gi_star(v, &places.neighbours))
         .collect();
-    let cells = &space_cells.cells;
     let mut tally: HashMap<String, usize> = HashMap::new();
     let mut features = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
+    for i in 0..places.len() {
         let history: Vec<GiStar> = gi.iter().map(|s| s[i]).collect();
         let class: Emerging = classify(&history);
         if class.pattern != Pattern::None {
@@ -326,25 +455,37 @@ pub async fn emerging(
             *tally.entry(name).or_default() += 1;
         }
         if q.all.unwrap_or(false) || class.pattern != Pattern::None {
-            features.push(json!({
-                "cell": cell.to_string(),
+            let mut feature = serde_json::Map::new();
+            places.describe(i, &mut feature);
+            let fields = json!({
                 "kind": class.kind,
                 "pattern": class.pattern,
                 "trend_z": (class.trend_z * 1e4).round() / 1e4,
                 "trend_p": class.trend_p,
                 "z": history.iter().map(|g| (g.z * 1e3).round() / 1e3).collect::<Vec<_>>(),
                 "bins": history.iter().map(|g| g.bin).collect::<Vec<_>>(),
-            }));
+            });
+            if let Value::Object(fields) = fields {
+                feature.extend(fields);
+            }
+            features.push(Value::Object(feature));
         }
     }
-    let answer = json!({
-        "area": area,
-        "res": res,
-        "cells": cells.len(),
-        "steps": windows.iter().map(|(f, t)| json!({"from": f, "to": t})).collect::<Vec<_>>(),
-        "patterns": tally,
-        "features": features,
-    });
+    let mut answer = serde_json::Map::new();
+    answer.insert("area".into(), area);
+    places.summary(&mut answer);
+    answer.insert(
+        "steps".into(),
+        json!(
+            windows
+                .iter()
+                .map(|(f, t)| json!({"from": f, "to": t}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    answer.insert("patterns".into(), json!(tally));
+    answer.insert("features".into(), Value::Array(features));
+    let answer = Value::Object(answer);
     state
         .stats_cache
         .insert(key, Arc::new(answer.clone()))

@@ -284,6 +284,38 @@ pub fn neighbours(cells: &[CellIndex]) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// For each polygon, the positions in `polygons` of those sharing at least one vertex with it
+/// (queen contiguity, as PySAL's `Queen` builds it): partitions whose neighbours share their
+/// borders share the vertices on them. Coordinates must match exactly.
+pub fn queen_neighbours(polygons: &[&geo::MultiPolygon<f64>]) -> Vec<Vec<u32>> {
+    let key = |c: &geo::Coord<f64>| ((c.x + 0.0).to_bits(), (c.y + 0.0).to_bits());
+    let mut at_vertex: HashMap<(u64, u64), Vec<u32>> = HashMap::new();
+    for (i, mp) in polygons.iter().enumerate() {
+        let rings =
+            mp.0.iter()
+                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()));
+        for ring in rings {
+            for c in &ring.0 {
+                let owners = at_vertex.entry(key(c)).or_default();
+                if owners.last() != Some(&(i as u32)) {
+                    owners.push(i as u32);
+                }
+            }
+        }
+    }
+    let mut neighbours: Vec<Vec<u32>> = vec![Vec::new(); polygons.len()];
+    for owners in at_vertex.values().filter(|o| o.len() > 1) {
+        for &a in owners {
+            neighbours[a as usize].extend(owners.iter().copied().filter(|&b| b != a));
+        }
+    }
+    for n in &mut neighbours {
+        n.sort_unstable();
+        n.dedup();
+    }
+    neighbours
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +348,26 @@ mod tests {
         assert!((gi[1].z - 2.97438).abs() < 1e-4, "{}", gi[1].z);
         assert_eq!(gi[1].bin, 3);
         assert!((two_sided_p(1.959_964) - 0.05).abs() < 1e-6);
+    }
+
+    #[test]
+    fn polygons_sharing_a_vertex_are_neighbours() {
+        // A row of three unit squares, and a fourth touching the third at one corner only.
+        use geo::polygon;
+        let square = |x: f64, y: f64| {
+            geo::MultiPolygon::new(vec![polygon![
+                (x: x, y: y), (x: x + 1.0, y: y), (x: x + 1.0, y: y + 1.0), (x: x, y: y + 1.0),
+            ]])
+        };
+        let shapes = [
+            square(0.0, 0.0),
+            square(1.0, 0.0),
+            square(2.0, 0.0),
+            square(3.0, 1.0),
+        ];
+        let refs: Vec<&geo::MultiPolygon<f64>> = shapes.iter().collect();
+        let n = queen_neighbours(&refs);
+        assert_eq!(n, vec![vec![1], vec![0, 2], vec![1, 3], vec![2]]);
     }
 
     #[test]
