@@ -212,6 +212,26 @@ async fn geoparquet_geojson_and_csv_exports_that_geopandas_reads() {
             .or_default() += 1;
     }
     assert!(expected.len() >= 4, "{expected:?}");
+    for row in points["rows"].as_array().unwrap() {
+        assert_eq!(row["h3_r9"], row["__h3__"], "the exported res-9 cell");
+    }
+    let (s, v) = app
+        .get("/api/v1/stats/heat?res=9", Some(&app.analyst))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let counted: BTreeMap<String, i64> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["cell"].as_str().unwrap().to_string(),
+                f["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counted, expected, "/api/v1/stats/heat");
+    assert_eq!(v["reports"].as_i64(), Some(created.len() as i64));
     for format in ["parquet", "geojson", "csv"] {
         let (s, bytes) = app
             .fetch_with_key(
@@ -257,6 +277,14 @@ async fn geoparquet_geojson_and_csv_exports_that_geopandas_reads() {
     let busy_cells: Vec<i64> = expected.values().copied().filter(|&n| n >= 5).collect();
     assert_eq!(cells, busy_cells);
     assert!(cells.len() < expected.len());
+    let (_, v) = app.get("/api/v1/stats/heat?res=9", None).await;
+    let counts: Vec<i64> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, busy_cells, "anonymous /api/v1/stats/heat");
 
     // KPIs: every level-3 grid of the busy spot's community, with the API's own figures.
     let community = created[0]["placement"]["grid_l2"].as_str().unwrap();

@@ -9,6 +9,7 @@ pub mod events;
 pub mod export;
 pub mod extract;
 pub mod grids;
+pub mod heat;
 pub mod hotspots;
 pub mod keys;
 pub mod open311;
@@ -72,13 +73,35 @@ pub struct AppState {
     pub openapi: utoipa::openapi::OpenApi,
     /// Vector tile sets and their cache.
     pub tiles: TileService,
-    /// Answers of `/api/v1/stats`, keyed by query and data version.
+    /// Answers of `/api/v1/stats`, keyed by query and data version, bounded by their size.
     pub stats_cache: moka::future::Cache<String, Arc<serde_json::Value>>,
     /// Turns true when the server begins to shut down, so endless responses (the live feed)
     /// end and the shutdown can finish.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// H3 cells covering areas, with their neighbours, for hot spots (by area and resolution).
     pub cell_spaces: moka::future::Cache<String, Arc<hotspots::CellSpace>>,
+}
+
+/// How much memory cached statistics answers may take, roughly (bytes of their JSON).
+const STATS_CACHE_BYTES: u64 = 128 << 20;
+
+/// The length of a JSON value's compact text: what a cached answer weighs.
+fn json_size(v: &serde_json::Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, v) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server in a process).
@@ -157,7 +180,13 @@ impl AppState {
                 config.limits.anonymous_tile_rate_per_sec,
             ),
             tiles: tile_service(&config, &assigner, &store),
-            stats_cache: moka::future::Cache::new(4_096),
+            stats_cache: moka::future::Cache::builder()
+                .max_capacity(STATS_CACHE_BYTES)
+                .weigher(|key: &String, answer: &Arc<serde_json::Value>| {
+                    let bytes = key.len() + json_size(answer);
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
+                .build(),
             closing: tokio::sync::watch::Sender::new(false),
             cell_spaces: moka::future::Cache::new(8),
             config,
@@ -241,6 +270,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(stats::series))
         .routes(routes!(stats::breakdown))
         .routes(routes!(stats::ranking))
+        .routes(routes!(heat::heat))
         .routes(routes!(hotspots::hotspots))
         .routes(routes!(hotspots::emerging))
         .routes(routes!(tiles::index))

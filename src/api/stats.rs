@@ -176,22 +176,16 @@ pub async fn kpi(
     let span = to - from;
     let year = |t: DateTime<Utc>| t.checked_sub_months(Months::new(12)).unwrap_or(t);
     let windows = [(from, to), (from - span, from), (year(from), year(to))];
-    let answers = state
-        .store
-        .read_async(move |c| {
-            windows
-                .iter()
-                .enumerate()
-                .map(|(i, &(f, t))| {
-                    let w = ReportFilter {
-                        from: Some(f),
-                        to: Some(t),
-                        ..filter.clone()
-                    };
-                    summary(c, &w, now, i == 0)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
+    // The three windows run at once, each on its own connection: one scan's worth of waiting.
+    let answers =
+        futures_util::future::try_join_all(windows.iter().enumerate().map(|(i, &(f, t))| {
+            let w = ReportFilter {
+                from: Some(f),
+                to: Some(t),
+                ..filter.clone()
+            };
+            state.store.read_async(move |c| summary(c, &w, now, i == 0))
+        }))
         .await?;
     let km2 = area["area_km2"].as_f64().unwrap_or(0.0);
     let answer = KpiAnswer {

@@ -374,7 +374,7 @@ pub fn filtered_row<T>(
 }
 
 /// The columns of a report export, in order: name and SQL expression.
-const EXPORT_COLUMNS: [(&str, &str); 30] = [
+const EXPORT_COLUMNS: [(&str, &str); 34] = [
     ("id", "id"),
     ("reported_at", "reported_at"),
     ("channel", "channel"),
@@ -404,6 +404,10 @@ const EXPORT_COLUMNS: [(&str, &str); 30] = [
     ("rework_count", "rework_count"),
     ("extension_count", "extension_count"),
     ("escalation_count", "escalation_count"),
+    ("h3_r6", "printf('%x', h3_r6)"),
+    ("h3_r7", "printf('%x', h3_r7)"),
+    ("h3_r8", "printf('%x', h3_r8)"),
+    ("h3_r9", "printf('%x', h3_r9)"),
     ("h3_r10", "printf('%x', h3_r10)"),
 ];
 
