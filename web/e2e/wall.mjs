@@ -150,6 +150,43 @@ async function barsMatchApi(page, id, label) {
   return check(JSON.stringify(want) === JSON.stringify(shown.rows) && shown.rows.length > 0, `${label}: ${id} bars equal the API's`, `${shown.rows.length} rows`);
 }
 
+/**
+ * Frame times while the map zooms in two levels on the centre and back, twice: the first pass
+ * loads the tiles it meets, the second finds them cached. Printed, not asserted: a speed figure.
+ */
+function motion(page) {
+  return page.evaluate(async () => {
+    const map = window.gridscopeWall.map();
+    const home = { center: map.getCenter(), zoom: map.getZoom() };
+    const ease = (to) => new Promise((resolve) => {
+      map.once('moveend', resolve);
+      map.easeTo({ ...to, duration: 1500 });
+    });
+    const pass = async () => {
+      const frames = [];
+      let last = null;
+      let going = true;
+      const tick = (t) => {
+        if (last !== null) frames.push(t - last);
+        last = t;
+        if (going) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      await ease({ center: [113.66, 34.76], zoom: home.zoom + 2 });
+      await ease(home);
+      going = false;
+      frames.sort((a, b) => a - b);
+      const mean = frames.reduce((a, b) => a + b, 0) / frames.length;
+      const at = (q) => Math.round(frames[Math.min(frames.length - 1, Math.floor(frames.length * q))]);
+      return { frames: frames.length, fps: Math.round(1000 / mean), median: at(0.5), p95: at(0.95), worst: at(1) };
+    };
+    const loading = await pass();
+    await new Promise((resolve) => (map.loaded() ? resolve() : map.once('idle', resolve)));
+    const cached = await pass();
+    return { loading, cached };
+  });
+}
+
 async function createReport(lon, lat, description) {
   return api('/api/v1/reports', {
     method: 'POST',
@@ -180,6 +217,11 @@ try {
   const noScroll = await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth && document.documentElement.scrollHeight <= innerHeight);
   check(noScroll, 'no scrollbars at 1920x1080');
   await page.screenshot({ path: join(artifacts, 'wall-1920x1080.png') });
+  const moving = await motion(page);
+  const line = (m) => `${m.frames} frames, ${m.fps} fps, frame median ${m.median} ms, p95 ${m.p95} ms, worst ${m.worst} ms`;
+  console.log(`timing zoom in two levels and back, 3 s, tiles loading: ${line(moving.loading)}`);
+  console.log(`timing the same again, tiles cached: ${line(moving.cached)}`);
+  check(moving.cached.frames > 0, 'the map zooms in and back out', line(moving.cached));
 
   // 2. Numbers on screen are the API's.
   await headlineMatchesApi(page, 'city');
