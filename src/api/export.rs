@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_bbox, parse_category_list, parse_channel};
+use super::extract::{QueryParams, parse_bbox, parse_category_list, parse_channel, parse_grid};
 use super::reports::parse_statuses;
 use super::stats::{known_grid, window_between};
 use super::tiles::parse_kpi_level;
@@ -139,11 +139,7 @@ fn refuse_others(q: &ExportQuery, kind: Kind) -> Result<(), ApiError> {
 /// The report filter of a query (window left to the caller).
 fn filter_of(q: &ExportQuery) -> Result<ReportFilter, ApiError> {
     Ok(ReportFilter {
-        grid: q
-            .grid
-            .as_deref()
-            .map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
-            .transpose()?,
+        grid: parse_grid(q.grid.as_deref())?,
         status: q
             .status
             .as_deref()

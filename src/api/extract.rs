@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::grid::code::GridCode;
 
 /// Reads a body completely, mapping an oversized body to 413.
 pub async fn body_bytes(req: Request) -> Result<Bytes, ApiError> {
@@ -66,6 +67,12 @@ fn missing_field_name(msg: &str) -> Option<&str> {
         .strip_prefix("missing field `")
         .or_else(|| msg.strip_prefix("unknown field `"))?;
     rest.split('`').next()
+}
+
+/// Parses an optional `grid` parameter: a grid code at any level.
+pub fn parse_grid(raw: Option<&str>) -> Result<Option<GridCode>, ApiError> {
+    raw.map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
+        .transpose()
 }
 
 /// Parses a `bbox` parameter: `west,south,east,north`, four finite numbers in that order.

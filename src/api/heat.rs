@@ -13,9 +13,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_bbox, parse_category_list, parse_channel};
+use super::extract::{QueryParams, parse_bbox, parse_category_list, parse_channel, parse_grid};
 use super::stats::{known_grid, window_between};
-use crate::grid::code::GridCode;
 use crate::store::query::{ReportFilter, h3_counts};
 use crate::store::record::H3_RESOLUTIONS;
 
@@ -57,11 +56,7 @@ pub async fn heat(
     if !H3_RESOLUTIONS.contains(&res) {
         return Err(ApiError::invalid("res", "an H3 resolution from 6 to 10"));
     }
-    let grid = q
-        .grid
-        .as_deref()
-        .map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
-        .transpose()?;
+    let grid = parse_grid(q.grid.as_deref())?;
     known_grid(&state, grid.as_ref())?;
     let (from, to) = window_between(q.from, q.to, Utc::now())?;
     let filter = ReportFilter {

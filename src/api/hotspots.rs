@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_category_list, parse_channel};
+use super::extract::{QueryParams, parse_category_list, parse_channel, parse_grid};
 use super::stats::{area, known_grid, window_between};
 use super::tiles::parse_kpi_level;
 use crate::Level;
@@ -197,11 +197,7 @@ fn places_in(
 
 async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiError> {
     let unit = unit_of(q)?;
-    let grid = q
-        .grid
-        .as_deref()
-        .map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
-        .transpose()?;
+    let grid = parse_grid(q.grid.as_deref())?;
     known_grid(state, grid.as_ref())?;
     let window = window_between(q.from, q.to, Utc::now())?;
     let filter = ReportFilter {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{QueryParams, parse_category_list, parse_channel};
+use super::extract::{QueryParams, parse_category_list, parse_channel, parse_grid};
 use crate::grid::code::GridCode;
 use crate::measure::area_m2;
 use crate::stats::kpi::{Grouping, KpiCounts, KpiSummary, grouped, summary};
@@ -123,11 +123,7 @@ pub(super) fn area(state: &AppState, grid: Option<&GridCode>) -> Result<Value, A
 }
 
 fn filter_of(q: &KpiQuery) -> Result<(ReportFilter, Option<GridCode>), ApiError> {
-    let grid = q
-        .grid
-        .as_deref()
-        .map(|g| GridCode::parse(g).map_err(|e| ApiError::invalid("grid", e.to_string())))
-        .transpose()?;
+    let grid = parse_grid(q.grid.as_deref())?;
     let categories = parse_category_list(q.category.as_deref())?;
     Ok((
         ReportFilter {

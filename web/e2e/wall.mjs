@@ -234,6 +234,8 @@ try {
   // 3. KPI choropleth and its selector.
   await page.click('#mode [data-mode="kpi"]');
   await page.waitForFunction(() => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['kpi-fill'] }).length > 0, null, { timeout: 15000 });
+  // The legend follows once the map settles on the new layer.
+  await page.waitForFunction(() => /%/.test(document.getElementById('legend-labels').textContent), null, { timeout: 10000 }).catch(() => {});
   const legendRate = await page.textContent('#legend-labels');
   check(/%/.test(legendRate), 'KPI choropleth shows 结案率 with a legend in %', legendRate);
   await page.selectOption('#metric', 'overdue');
