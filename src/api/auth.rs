@@ -141,6 +141,15 @@ impl Caller {
         }
     }
 
+    /// The fewest reports a place must hold for this caller to see its count: the configured
+    /// privacy threshold k for anonymous readers, 1 for any key.
+    pub fn min_count(&self, state: &AppState) -> u64 {
+        match self {
+            Caller::Anonymous => state.config.tiles.privacy_k,
+            Caller::Key(_) => 1,
+        }
+    }
+
     /// The actor name recorded in histories.
     pub fn actor(&self) -> String {
         match self {

@@ -190,12 +190,7 @@ pub async fn file(
     refuse_others(&q, kind)?;
     let mut filter = filter_of(&q)?;
     known_grid(&state, filter.grid.as_ref())?;
-    let public = matches!(caller, Caller::Anonymous);
-    let k = if public {
-        state.config.tiles.privacy_k
-    } else {
-        1
-    };
+    let k = caller.min_count(&state);
     if kind != Kind::Reports {
         let (from, to) = window_between(q.from, q.to, Utc::now())?;
         (filter.from, filter.to) = (Some(from), Some(to));

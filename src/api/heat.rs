@@ -76,11 +76,7 @@ pub async fn heat(
     if let Some(hit) = state.stats_cache.get(&key).await {
         return Ok(Json((*hit).clone()));
     }
-    let k = if public {
-        state.config.tiles.privacy_k
-    } else {
-        1
-    };
+    let k = caller.min_count(&state);
     let mut counts = state
         .store
         .read_async(move |c| h3_counts(c, &filter, res, k))

@@ -329,11 +329,7 @@ pub async fn hotspots(
         .read_async(move |conn| counts_in(conn, &c, &filter, window))
         .await?;
     let gi = gi_star(&values, &places.neighbours);
-    let k = if public {
-        state.config.tiles.privacy_k
-    } else {
-        1
-    };
+    let k = caller.min_count(&state);
     let mut listed: Vec<(usize, &GiStar)> = gi
         .iter()
         .enumerate()
