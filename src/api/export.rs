@@ -267,10 +267,8 @@ fn kpi_grids(
                 )
             })?,
     };
-    let mut ids: Vec<crate::GridId> = set
-        .ids_at(level)
-        .filter(|&id| parent.is_none_or(|p| id != p && set.chain(id).contains(&p)))
-        .collect();
+    let mut ids = set.ids_within(level, parent);
+    ids.retain(|&id| Some(id) != parent);
     if let (Some(p), true) = (parent, ids.is_empty()) {
         return Err(ApiError::invalid(
             "level",
@@ -282,7 +280,6 @@ fn kpi_grids(
             ),
         ));
     }
-    ids.sort_by(|a, b| set.grid(*a).code.cmp(&set.grid(*b).code));
     Ok((level, ids))
 }
 

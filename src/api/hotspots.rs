@@ -68,14 +68,14 @@ enum Places {
 }
 
 /// The places covering an area (H3 cells of one resolution, or grids of one level), with each
-/// place's neighbours; kept in [`AppState::cell_spaces`] since grids change rarely and
+/// place's neighbours; kept in [`AppState::place_spaces`] since grids change rarely and
 /// covering takes a while.
-pub struct CellSpace {
+pub struct PlaceSpace {
     places: Places,
     neighbours: Vec<Vec<u32>>,
 }
 
-impl CellSpace {
+impl PlaceSpace {
     fn len(&self) -> usize {
         self.neighbours.len()
     }
@@ -110,7 +110,7 @@ impl CellSpace {
 
 /// What both analyses need: the places, their neighbours, the filter and the window.
 struct Space {
-    places: Arc<CellSpace>,
+    places: Arc<PlaceSpace>,
     filter: ReportFilter,
     grid: Option<GridCode>,
     window: (DateTime<Utc>, DateTime<Utc>),
@@ -145,7 +145,7 @@ fn places_in(
     state: &AppState,
     grid: Option<&GridCode>,
     unit: &Unit,
-) -> Result<CellSpace, ApiError> {
+) -> Result<PlaceSpace, ApiError> {
     let set = state.assigner.grids();
     let area = grid.and_then(|code| set.id_of(code));
     match *unit {
@@ -160,27 +160,23 @@ fn places_in(
             let cells =
                 cover(&polygons, resolution).map_err(|e| ApiError::internal("hot spots", &e))?;
             let neighbours = neighbours(&cells);
-            Ok(CellSpace {
+            Ok(PlaceSpace {
                 places: Places::Cells { res, cells },
                 neighbours,
             })
         }
         Unit::Grids(level) => {
-            let mut ids: Vec<crate::GridId> = set
-                .ids_at(level)
-                .filter(|&id| area.is_none_or(|a| id == a || set.chain(id).contains(&a)))
-                .collect();
+            let ids = set.ids_within(level, area);
             if ids.is_empty() {
                 return Err(ApiError::invalid(
                     "level",
                     format!("no grids of level {} in this area", level.name()),
                 ));
             }
-            ids.sort_by(|a, b| set.grid(*a).code.cmp(&set.grid(*b).code));
             let polygons: Vec<&geo::MultiPolygon<f64>> =
                 ids.iter().map(|&id| &set.grid(id).geometry).collect();
             let neighbours = queen_neighbours(&polygons);
-            Ok(CellSpace {
+            Ok(PlaceSpace {
                 places: Places::Grids {
                     level,
                     codes: ids
@@ -211,7 +207,7 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
         Unit::Grids(level) => format!("level{}", level.name()),
     };
     let cache_key = format!("{grid:?}|{unit_key}|{}", state.assigner.grids().len());
-    let places = match state.cell_spaces.get(&cache_key).await {
+    let places = match state.place_spaces.get(&cache_key).await {
         Some(hit) => hit,
         None => {
             let st = Arc::clone(state);
@@ -222,7 +218,7 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
                     .map_err(|e| ApiError::internal("hot spots", &e))??;
             let computed = Arc::new(computed);
             state
-                .cell_spaces
+                .place_spaces
                 .insert(cache_key, Arc::clone(&computed))
                 .await;
             computed
@@ -239,7 +235,7 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
 /// Reports per place of `space` in `[from, to)`, in the order of its places.
 fn counts_in(
     conn: &duckdb::Connection,
-    space: &CellSpace,
+    space: &PlaceSpace,
     filter: &ReportFilter,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Vec<f64>, crate::store::StoreError> {

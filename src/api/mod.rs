@@ -78,8 +78,9 @@ pub struct AppState {
     /// Turns true when the server begins to shut down, so endless responses (the live feed)
     /// end and the shutdown can finish.
     pub closing: tokio::sync::watch::Sender<bool>,
-    /// H3 cells covering areas, with their neighbours, for hot spots (by area and resolution).
-    pub cell_spaces: moka::future::Cache<String, Arc<hotspots::CellSpace>>,
+    /// The places of hot-spot analyses (H3 cells or grids covering an area), with their
+    /// neighbours, by area and unit.
+    pub place_spaces: moka::future::Cache<String, Arc<hotspots::PlaceSpace>>,
 }
 
 /// How much memory cached statistics answers may take, roughly (bytes of their JSON).
@@ -188,7 +189,7 @@ impl AppState {
                 })
                 .build(),
             closing: tokio::sync::watch::Sender::new(false),
-            cell_spaces: moka::future::Cache::new(8),
+            place_spaces: moka::future::Cache::new(8),
             config,
             assigner,
             catalog: Catalog::embedded(),

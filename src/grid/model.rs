@@ -302,6 +302,14 @@ impl GridSet {
             .map(|(i, _)| i as GridId)
     }
 
+    /// Ids of the grids of `level` inside `area` (the area itself included when it is of that
+    /// level; every grid of the level when there is none), in code order.
+    pub fn ids_within(&self, level: Level, area: Option<GridId>) -> Vec<GridId> {
+        self.ids_at(level)
+            .filter(|&id| area.is_none_or(|a| id == a || self.chain(id).contains(&a)))
+            .collect()
+    }
+
     /// Count of grids per level.
     pub fn count(&self, level: Level) -> usize {
         self.ids_at(level).count()
