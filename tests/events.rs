@@ -110,7 +110,11 @@ async fn new_reports_and_lifecycle_steps_reach_listeners_as_they_are_committed()
         full.next().await,
         (
             "hello".into(),
-            json!({"view": "full", "data_version": app.state.store.data_version()})
+            json!({
+                "view": "full",
+                "data_version": app.state.store.data_version(),
+                "grid_version": format!("{:016x}", app.state.in_force().version()),
+            })
         )
     );
     assert_eq!(public.until("hello").await["view"], "public");

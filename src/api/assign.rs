@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, coord_error};
 use super::extract::{JsonBody, QueryParams, body_bytes, parse_json};
+use super::grid_version::GridsInForce;
 use crate::assign::view::{AssignmentView, FLAT_COLUMNS};
 use crate::coords::{Crs, Wgs84Point};
 use crate::store::keys::Role;
@@ -58,7 +59,7 @@ pub struct AssignResponse {
     pub assignment: AssignmentView,
 }
 
-impl AppState {
+impl GridsInForce {
     /// Converts and checks a location, naming `field` in errors.
     pub fn locate(&self, loc: &LocationInput, field: &str) -> Result<Wgs84Point, ApiError> {
         let p = loc
@@ -125,8 +126,9 @@ pub async fn assign_get(
         lat: q.lat,
         crs,
     };
-    let p = state.locate(&loc, "location")?;
-    Ok(Json(state.assign_point(p)))
+    let grids = state.in_force();
+    let p = grids.locate(&loc, "location")?;
+    Ok(Json(grids.assign_point(p)))
 }
 
 /// Assign one point.
@@ -140,8 +142,9 @@ pub async fn assign_post(
     JsonBody(loc): JsonBody<LocationInput>,
 ) -> Result<Json<AssignResponse>, ApiError> {
     may_assign(&caller)?;
-    let p = state.locate(&loc, "location")?;
-    Ok(Json(state.assign_point(p)))
+    let grids = state.in_force();
+    let p = grids.locate(&loc, "location")?;
+    Ok(Json(grids.assign_point(p)))
 }
 
 /// One point of a batch, with an optional id echoed back.
@@ -295,7 +298,7 @@ pub async fn assign_batch(
     let format = batch_format(&req)?;
     let bytes = body_bytes(req).await?;
     let max = state.config.limits.batch_size;
-    let state2 = Arc::clone(&state);
+    let grids = state.in_force();
     tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
         let points: Vec<BatchPoint> = parse_batch(&bytes, format, max)?;
         let mut located = Vec::with_capacity(points.len());
@@ -305,9 +308,9 @@ pub async fn assign_batch(
                 lat: bp.lat,
                 crs: bp.crs,
             };
-            located.push(state2.locate(&loc, &format.record_name(i))?);
+            located.push(grids.locate(&loc, &format.record_name(i))?);
         }
-        let assignments = state2.assigner.assign_batch(&located);
+        let assignments = grids.assigner.assign_batch(&located);
         if format == BatchFormat::Csv {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = vec!["id", "lon", "lat"];
@@ -320,7 +323,7 @@ pub async fn assign_batch(
                     format!("{:.7}", p.lon()),
                     format!("{:.7}", p.lat()),
                 ];
-                rec.extend(state2.assigner.view(a).flat());
+                rec.extend(grids.assigner.view(a).flat());
                 w.write_record(&rec).map_err(io)?;
             }
             let body = w
@@ -334,7 +337,7 @@ pub async fn assign_batch(
             .zip(&assignments)
             .map(|((bp, p), a)| BatchAnswer {
                 id: bp.id,
-                result: state2.answer(*p, a),
+                result: grids.answer(*p, a),
             })
             .collect();
         Ok(Json(answers).into_response())

@@ -105,7 +105,8 @@ impl<'a> From<&'a ReportRecord> for FeedReport<'a> {
 
 /// `{"code", "name"}` of a grid, or null.
 fn grid_ref(state: &AppState, code: Option<&str>) -> Value {
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     code.and_then(|c| GridCode::parse(c).ok())
         .and_then(|c| set.id_of(&c))
         .map_or(Value::Null, |id| {
@@ -172,7 +173,8 @@ fn live_event(state: &AppState, e: &ReportEvent, view: View) -> Event {
 /// Events: `hello` (`{"view": "full"|"public", "data_version"}`), then one `report` per recent
 /// report (oldest first, `backlog` of them), then as they are committed: `report` (a new
 /// report), `transition` (`{"id", "from", "to", "at"}`), `version` (`{"data_version"}`: data
-/// changed otherwise, e.g. a batch import) and `lagged` (`{"missed"}`: this listener fell
+/// changed otherwise, e.g. a batch import), `grids` (`{"grid_version"}`: a new grid version is
+/// in force; reload grid tiles and lists) and `lagged` (`{"missed"}`: this listener fell
 /// behind; refresh). Comments keep the connection alive every 15 s.
 #[utoipa::path(get, path = "/api/v1/events", tag = "reports",
     params(FeedQuery),
@@ -197,6 +199,7 @@ pub async fn feed(
     // Subscribe before reading the backlog so nothing committed in between is missed.
     let rx = state.store.subscribe();
     let version = state.store.data_version();
+    let grids = state.grids.load().version();
     let latest = state
         .store
         .read_async(move |c| query::list(c, &ReportFilter::default(), None, backlog))
@@ -204,7 +207,7 @@ pub async fn feed(
     let mut first = vec![event(
         "hello",
         None,
-        &json!({"view": view.name(), "data_version": version}),
+        &json!({"view": view.name(), "data_version": version, "grid_version": format!("{grids:016x}")}),
     )];
     first.extend(latest.reports.iter().rev().map(|r| {
         event(
@@ -216,8 +219,8 @@ pub async fn feed(
     let ticker = tokio::time::interval(Duration::from_secs(1));
     let closing = state.closing.subscribe();
     let live = stream::unfold(
-        (rx, ticker, state, version, closing),
-        move |(mut rx, mut ticker, state, mut version, mut closing)| async move {
+        (rx, ticker, state, (version, grids), closing),
+        move |(mut rx, mut ticker, state, (mut version, mut grids), mut closing)| async move {
             let next = loop {
                 if *closing.borrow() {
                     return None;
@@ -233,6 +236,11 @@ pub async fn feed(
                         Err(RecvError::Closed) => return None,
                     },
                     _ = ticker.tick() => {
+                        let in_force = state.grids.load().version();
+                        if in_force != grids {
+                            grids = in_force;
+                            break event("grids", None, &json!({"grid_version": format!("{grids:016x}")}));
+                        }
                         let now = state.store.data_version();
                         if now != version {
                             version = now;
@@ -241,7 +249,7 @@ pub async fn feed(
                     }
                 }
             };
-            Some((Ok(next), (rx, ticker, state, version, closing)))
+            Some((Ok(next), (rx, ticker, state, (version, grids), closing)))
         },
     );
     let all = stream::iter(first.into_iter().map(Ok)).chain(live);

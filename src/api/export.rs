@@ -216,14 +216,14 @@ pub async fn file(
             write_table(move || heat_table(&counts, res), format, path).await?
         }
         Kind::Kpi => {
-            let (level, ids) = kpi_grids(&state, filter.grid.as_ref(), q.level.as_deref())?;
+            let grids = state.in_force();
+            let (level, ids) = kpi_grids(grids.set(), filter.grid.as_ref(), q.level.as_deref())?;
             let now = Utc::now();
             let counts = state
                 .store
                 .read_async(move |c| per_grid(c, level, &filter, now))
                 .await?;
-            let assigner = Arc::clone(&state.assigner);
-            let table = move || kpi_table(assigner.grids(), &ids, &counts, k);
+            let table = move || kpi_table(grids.set(), &ids, &counts, k);
             write_table(table, format, path).await?
         }
     };
@@ -246,11 +246,10 @@ pub async fn file(
 
 /// The level of a KPI export and its grids (inside `parent` when given), in code order.
 fn kpi_grids(
-    state: &AppState,
+    set: &crate::GridSet,
     parent: Option<&GridCode>,
     level: Option<&str>,
 ) -> Result<(Level, Vec<crate::GridId>), ApiError> {
-    let set = state.assigner.grids();
     let parent = parent.and_then(|code| set.id_of(code));
     let level = match (level, parent) {
         (Some(l), _) => parse_kpi_level(l)?,

@@ -14,16 +14,15 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{QueryParams, parse_bbox};
 use crate::grid::code::{GridCode, Level};
-use crate::grid::model::GridId;
+use crate::grid::model::{GridId, GridSet};
 use crate::measure::area_m2;
 
-fn summary(state: &AppState, id: GridId) -> Value {
-    let g = state.assigner.grids().grid(id);
+fn summary(set: &GridSet, id: GridId) -> Value {
+    let g = set.grid(id);
     json!({"code": g.code.as_str(), "name": g.name, "level": g.level()})
 }
 
-fn feature(state: &AppState, id: GridId, detail: bool) -> Value {
-    let set = state.assigner.grids();
+fn feature(set: &GridSet, id: GridId, detail: bool) -> Value {
     let g = set.grid(id);
     let mut props = json!({
         "code": g.code.as_str(),
@@ -38,18 +37,9 @@ fn feature(state: &AppState, id: GridId, detail: bool) -> Value {
         props["kind"] = json!(k);
     }
     if detail {
-        props["chain"] = Value::Array(
-            set.chain(id)
-                .into_iter()
-                .map(|c| summary(state, c))
-                .collect(),
-        );
-        props["children"] = Value::Array(
-            set.children(id)
-                .iter()
-                .map(|&c| summary(state, c))
-                .collect(),
-        );
+        props["chain"] = Value::Array(set.chain(id).into_iter().map(|c| summary(set, c)).collect());
+        props["children"] =
+            Value::Array(set.children(id).iter().map(|&c| summary(set, c)).collect());
     }
     let bbox = g
         .geometry
@@ -76,12 +66,12 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     caller.may_read_public(&state)?;
     let code = GridCode::parse(&code).map_err(|e| ApiError::invalid("code", e.to_string()))?;
-    let id = state
-        .assigner
-        .grids()
+    let grids = state.in_force();
+    let id = grids
+        .set()
         .id_of(&code)
         .ok_or_else(|| ApiError::not_found(format!("no grid with code {code}")))?;
-    Ok(Json(feature(&state, id, true)))
+    Ok(Json(feature(grids.set(), id, true)))
 }
 
 /// Filters of a grid listing.
@@ -126,7 +116,8 @@ pub async fn list(
     QueryParams(q): QueryParams<GridQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.may_read_public(&state)?;
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     let level = q.level.as_deref().map(parse_level).transpose()?;
     let parent = match &q.parent {
         Some(p) => {
@@ -173,7 +164,7 @@ pub async fn list(
         })
         .skip(q.offset.unwrap_or(0))
         .take(limit)
-        .map(|id| feature(&state, id, false))
+        .map(|id| feature(set, id, false))
         .collect();
     Ok(Json(
         json!({"type": "FeatureCollection", "features": features}),

@@ -146,7 +146,8 @@ fn places_in(
     grid: Option<&GridCode>,
     unit: &Unit,
 ) -> Result<PlaceSpace, ApiError> {
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     let area = grid.and_then(|code| set.id_of(code));
     match *unit {
         Unit::Cells(res, resolution) => {
@@ -206,7 +207,7 @@ async fn space(state: &Arc<AppState>, q: &HotspotQuery) -> Result<Space, ApiErro
         Unit::Cells(res, _) => format!("res{res}"),
         Unit::Grids(level) => format!("level{}", level.name()),
     };
-    let cache_key = format!("{grid:?}|{unit_key}|{}", state.assigner.grids().len());
+    let cache_key = format!("{grid:?}|{unit_key}|{}", state.in_force().version());
     let places = match state.place_spaces.get(&cache_key).await {
         Some(hit) => hit,
         None => {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod extract;
+pub mod grid_version;
 pub mod grids;
 pub mod heat;
 pub mod hotspots;
@@ -47,16 +48,21 @@ use crate::report::{Catalog, DeadlineRules};
 use crate::store::{Store, StoreError, keys as key_store};
 use crate::tiles::TileSet;
 use crate::tiles::sets::{GridTiles, HeatTiles, KpiTiles, ReportTiles};
+use arc_swap::ArcSwap;
 use auth::KeyRing;
 use error::ApiError;
+use grid_version::GridsInForce;
 use tiles::TileService;
 
-/// Everything a handler may need. Immutable except for the key ring.
+/// Everything a handler may need. Immutable except for the key ring and the grid version in
+/// force, which are swapped whole.
 pub struct AppState {
     /// The configuration in force.
     pub config: Config,
-    /// The assignment engine over the grids in force.
-    pub assigner: Arc<Assigner>,
+    /// The grids in force with their assignment engine and tiles; see [`AppState::in_force`].
+    pub grids: ArcSwap<GridsInForce>,
+    /// Held while a new grid version is built, so reloads run one at a time.
+    pub grid_reload: tokio::sync::Mutex<()>,
     /// The category classification.
     pub catalog: Catalog,
     /// Time limits and the working calendar.
@@ -67,8 +73,6 @@ pub struct AppState {
     pub keys: KeyRing,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
-    /// West, south, east, north of the area where locations are accepted.
-    pub service_area: [f64; 4],
     /// The OpenAPI document.
     pub openapi: utoipa::openapi::OpenApi,
     /// Vector tile sets and their cache.
@@ -125,30 +129,30 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The tile sets over the grids and reports in force.
-fn tile_service(config: &Config, assigner: &Arc<Assigner>, store: &Arc<Store>) -> TileService {
-    let grids = Arc::new(GridTiles::build(Arc::clone(assigner.grids())));
+/// The tile sets over `grids` (the grids in force) and the reports in `store`.
+pub(crate) fn tile_sets(
+    config: &Config,
+    grids: &Arc<GridTiles>,
+    store: &Arc<Store>,
+) -> Vec<Arc<dyn TileSet>> {
     let bounds = grids.bounds();
     let refresh = Duration::from_millis(config.tiles.refresh_ms);
-    TileService::new(
-        vec![
-            Arc::clone(&grids) as Arc<dyn TileSet>,
-            Arc::new(KpiTiles::new(
-                grids,
-                Arc::clone(store),
-                config.tiles.privacy_k,
-                refresh,
-            )),
-            Arc::new(HeatTiles::new(
-                Arc::clone(store),
-                bounds,
-                config.tiles.privacy_k,
-                refresh,
-            )),
-            Arc::new(ReportTiles::new(Arc::clone(store), bounds, refresh)),
-        ],
-        config.tiles.cache_mb << 20,
-    )
+    vec![
+        Arc::clone(grids) as Arc<dyn TileSet>,
+        Arc::new(KpiTiles::new(
+            Arc::clone(grids),
+            Arc::clone(store),
+            config.tiles.privacy_k,
+            refresh,
+        )),
+        Arc::new(HeatTiles::new(
+            Arc::clone(store),
+            bounds,
+            config.tiles.privacy_k,
+            refresh,
+        )),
+        Arc::new(ReportTiles::new(Arc::clone(store), bounds, refresh)),
+    ]
 }
 
 impl AppState {
@@ -160,18 +164,18 @@ impl AppState {
         rules: Arc<DeadlineRules>,
         store: Arc<Store>,
     ) -> Result<Arc<AppState>, StoreError> {
+        let grids = GridsInForce::from_assigner(&config, assigner);
+        Self::with_grids(config, grids, rules, store)
+    }
+
+    /// Assembles the state over a grid version already built (see [`GridsInForce::build`]).
+    pub fn with_grids(
+        config: Config,
+        grids: GridsInForce,
+        rules: Arc<DeadlineRules>,
+        store: Arc<Store>,
+    ) -> Result<Arc<AppState>, StoreError> {
         let keys = store.read(key_store::all)?;
-        let margin_deg = config.assign.service_area_margin_km / 111.0;
-        let service_area =
-            crate::grid::model::bounds(assigner.grids().grids().iter().map(|g| &g.geometry))
-                .map_or([-180.0, -90.0, 180.0, 90.0], |r| {
-                    [
-                        r.min().x - margin_deg * 1.3,
-                        r.min().y - margin_deg,
-                        r.max().x + margin_deg * 1.3,
-                        r.max().y + margin_deg,
-                    ]
-                });
         let (_, openapi) = routes().split_for_parts();
         Ok(Arc::new(AppState {
             keys: KeyRing::new(
@@ -180,7 +184,10 @@ impl AppState {
                 config.limits.anonymous_rate_per_sec,
                 config.limits.anonymous_tile_rate_per_sec,
             ),
-            tiles: tile_service(&config, &assigner, &store),
+            tiles: TileService::new(
+                tile_sets(&config, &grids.tiles, &store),
+                config.tiles.cache_mb << 20,
+            ),
             stats_cache: moka::future::Cache::builder()
                 .max_capacity(STATS_CACHE_BYTES)
                 .weigher(|key: &String, answer: &Arc<serde_json::Value>| {
@@ -191,14 +198,25 @@ impl AppState {
             closing: tokio::sync::watch::Sender::new(false),
             place_spaces: moka::future::Cache::new(8),
             config,
-            assigner,
+            grids: ArcSwap::from_pointee(grids),
+            grid_reload: tokio::sync::Mutex::new(()),
             catalog: Catalog::embedded(),
             rules,
             store,
             metrics: metrics_handle(),
-            service_area,
             openapi,
         }))
+    }
+
+    /// The grid version in force: take it once per request, so the whole answer comes from one
+    /// version even if a new one is put in force meanwhile.
+    pub fn in_force(&self) -> Arc<GridsInForce> {
+        self.grids.load_full()
+    }
+
+    /// The assignment engine over the grids in force.
+    pub fn assigner(&self) -> Arc<Assigner> {
+        Arc::clone(&self.grids.load().assigner)
     }
 
     /// Re-reads the keys from the store (after one is created or revoked).
@@ -257,6 +275,8 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(reports::get))
         .routes(routes!(reports::transition))
         .routes(routes!(grids::list))
+        .routes(routes!(grid_version::current))
+        .routes(routes!(grid_version::reload_now))
         .routes(routes!(grids::get))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
@@ -386,6 +406,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Reloads the grid files whenever the process gets SIGHUP (as daemons re-read their files).
+async fn reload_on_hangup(state: Arc<AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match grid_version::reload(&state).await {
+            Ok(o) => {
+                tracing::info!(changed = o.changed, version = %o.current.version, took_ms = o.took_ms, "grid files re-read")
+            }
+            Err(e) => tracing::warn!(error = %e, "new grid version refused; the old one stays"),
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
 pub async fn serve(
     state: Arc<AppState>,
@@ -400,9 +436,11 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 state.keys.prune();
+                grid_version::follow_calendar(&state).await;
             }
         })
     };
+    let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -413,6 +451,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     pruner.abort();
+    reloader.abort();
     let flushed = tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .map_err(std::io::Error::other)?;

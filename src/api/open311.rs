@@ -188,7 +188,8 @@ struct ServiceRequests {
 }
 
 fn grid_name(state: &AppState, code: &str) -> Option<String> {
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     let id = set.id_of(&GridCode::parse(code).ok()?)?;
     Some(set.grid(id).name.clone())
 }
@@ -622,7 +623,8 @@ pub async fn post_request(
             None => Crs::Wgs84,
         };
         let loc = LocationInput { lon, lat, crs };
-        let location = state
+        let grids = state.in_force();
+        let location = grids
             .locate(&loc, "location")
             .map_err(|e| Open311Error::from_api(format, e))?;
         let description = form.description.clone().unwrap_or_default();
@@ -647,7 +649,7 @@ pub async fn post_request(
             reported_at: None,
             idempotency_key: None,
         };
-        let (new, _) = prepare(&state.assigner, &state.rules, draft, &creator, Utc::now());
+        let (new, _) = prepare(&grids.assigner, &state.rules, draft, &creator, Utc::now());
         let deadline = new.deadline;
         let created = state
             .store

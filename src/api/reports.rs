@@ -18,6 +18,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{
     JsonBody, QueryParams, body_bytes, parse_bbox, parse_category_prefix, parse_channel, parse_json,
 };
+use super::grid_version::GridsInForce;
 use crate::grid::code::GridCode;
 use crate::report::intake::{ReportDraft, prepare};
 use crate::report::{Action, Channel, ReportId, Status};
@@ -80,6 +81,7 @@ pub struct Created {
 
 fn validate(
     state: &AppState,
+    grids: &GridsInForce,
     r: CreateReport,
     header_key: Option<String>,
 ) -> Result<ReportDraft, ApiError> {
@@ -87,7 +89,7 @@ fn validate(
         .catalog
         .validate(&r.category)
         .map_err(|e| ApiError::invalid("category", e.to_string()))?;
-    let location = state.locate(&r.location, "location")?;
+    let location = grids.locate(&r.location, "location")?;
     if r.description.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid(
             "description",
@@ -182,9 +184,10 @@ pub async fn create(
                 .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))
         })
         .transpose()?;
-    let draft = validate(&state, body, header_key)?;
+    let grids = state.in_force();
+    let draft = validate(&state, &grids, body, header_key)?;
     let location = draft.location;
-    let (new, assignment) = prepare(&state.assigner, &state.rules, draft, &creator, Utc::now());
+    let (new, assignment) = prepare(&grids.assigner, &state.rules, draft, &creator, Utc::now());
     let deadline = new.deadline;
     let created = state.store.create(vec![new]).await?;
     let c = created
@@ -207,7 +210,7 @@ pub async fn create(
         id: c.id.0,
         status: Status::Reported,
         deadline,
-        assignment: state.answer(location, &assignment),
+        assignment: grids.answer(location, &assignment),
         replayed: c.replayed,
     };
     Ok((status_code, Json(body)).into_response())
@@ -295,9 +298,10 @@ fn prepare_batch(
 ) -> Result<(), ApiError> {
     use rayon::prelude::*;
     let now = Utc::now();
+    let grids = state.in_force();
     let one = |i: usize, r: CreateReport| {
-        validate(state, r, None)
-            .map(|draft| prepare(&state.assigner, &state.rules, draft, creator, now).0)
+        validate(state, &grids, r, None)
+            .map(|draft| prepare(&grids.assigner, &state.rules, draft, creator, now).0)
             .map_err(|e| e.prefix_field(&format.record_name(i)))
     };
     let mut send = |results: Vec<Result<NewReport, ApiError>>| -> Result<(), ApiError> {
@@ -585,7 +589,7 @@ pub async fn transition(
         return Err(ApiError::invalid("reason", "at most 2000 bytes"));
     }
     match &body.action {
-        Action::Dispatch { grid: Some(g) } if state.assigner.grids().id_of(g).is_none() => {
+        Action::Dispatch { grid: Some(g) } if state.in_force().set().id_of(g).is_none() => {
             return Err(ApiError::invalid("grid", format!("no grid with code {g}")));
         }
         Action::Extend { hours } if !(1..=720).contains(hours) => {

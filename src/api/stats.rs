@@ -91,7 +91,7 @@ pub(super) fn window_between(
 /// 404 unless `grid` (when given) is a grid in force.
 pub(super) fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<(), ApiError> {
     match grid {
-        Some(code) if state.assigner.grids().id_of(code).is_none() => {
+        Some(code) if state.in_force().set().id_of(code).is_none() => {
             Err(ApiError::not_found(format!("no grid with code {code}")).at("grid"))
         }
         _ => Ok(()),
@@ -100,7 +100,8 @@ pub(super) fn known_grid(state: &AppState, grid: Option<&GridCode>) -> Result<()
 
 /// The area asked for, described: a grid with its area in km², or the whole city.
 pub(super) fn area(state: &AppState, grid: Option<&GridCode>) -> Result<Value, ApiError> {
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     Ok(match grid {
         Some(code) => {
             let id = set.id_of(code).ok_or_else(|| {
@@ -244,7 +245,8 @@ async fn grouped_rows(
 }
 
 fn name_rows(state: &AppState, by: Grouping, rows: Vec<(String, KpiCounts)>) -> Vec<KpiRow> {
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     rows.into_iter()
         .map(|(key, counts)| {
             let name = match by {
@@ -383,7 +385,8 @@ pub async fn ranking(
     };
     let w = window(&q, Utc::now())?;
     let found = grouped_rows(&state, &q, Grouping::Grid(level), filter, w).await?;
-    let set = state.assigner.grids();
+    let grids = state.in_force();
+    let set = grids.set();
     let children: Vec<crate::GridId> = match &grid {
         None => set.ids_at(crate::Level::District).collect(),
         Some(g) => set

@@ -34,7 +34,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, 
     Ok(Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
-        grids: state.assigner.grids().len(),
+        grids: state.in_force().set().len(),
         reports,
     }))
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,30 +23,39 @@ use crate::tiles::{TileFilter, TileId, TileSet};
 
 /// The tile sets a server offers, with their cache.
 pub struct TileService {
-    sets: HashMap<String, Arc<dyn TileSet>>,
+    sets: ArcSwap<HashMap<String, Arc<dyn TileSet>>>,
     cache: TileCache,
+}
+
+fn by_name(sets: Vec<Arc<dyn TileSet>>) -> HashMap<String, Arc<dyn TileSet>> {
+    sets.into_iter()
+        .map(|s| (s.name().to_string(), s))
+        .collect()
 }
 
 impl TileService {
     /// A service over `sets`, caching up to `cache_bytes` of tiles.
     pub fn new(sets: Vec<Arc<dyn TileSet>>, cache_bytes: u64) -> Self {
         Self {
-            sets: sets
-                .into_iter()
-                .map(|s| (s.name().to_string(), s))
-                .collect(),
+            sets: ArcSwap::from_pointee(by_name(sets)),
             cache: TileCache::new(cache_bytes),
         }
     }
 
+    /// Serves `sets` from now on (a new grid version). Cached tiles of the old sets are not
+    /// served again: their keys hold the old sets' versions.
+    pub fn replace_sets(&self, sets: Vec<Arc<dyn TileSet>>) {
+        self.sets.store(Arc::new(by_name(sets)));
+    }
+
     /// The tile set called `name`.
-    pub fn set(&self, name: &str) -> Option<&Arc<dyn TileSet>> {
-        self.sets.get(name)
+    pub fn set(&self, name: &str) -> Option<Arc<dyn TileSet>> {
+        self.sets.load().get(name).cloned()
     }
 
     /// Names of every tile set, sorted.
-    pub fn names(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.sets.keys().map(String::as_str).collect();
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.sets.load().keys().cloned().collect();
         v.sort_unstable();
         v
     }
@@ -59,7 +69,7 @@ impl TileService {
 const MVT: &str = "application/vnd.mapbox-vector-tile";
 
 fn find_set(state: &AppState, name: &str) -> Result<Arc<dyn TileSet>, ApiError> {
-    state.tiles.set(name).cloned().ok_or_else(|| {
+    state.tiles.set(name).ok_or_else(|| {
         ApiError::not_found(format!(
             "no tile set {name:?}; there are: {}",
             state.tiles.names().join(", ")
@@ -207,6 +217,9 @@ pub struct TileQuery {
     pub channel: Option<String>,
     /// KPI tiles: the grid level (district, 1, 2 or 3; default: from the zoom).
     pub level: Option<String>,
+    /// The grid version the client pinned the URL to (the `grids` event of `/api/v1/events`
+    /// announces new ones), so caches never mix tiles of two versions; not otherwise used.
+    pub v: Option<String>,
 }
 
 /// A KPI level: district, 1, 2 or 3.

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use gridscope::api::grid_version::{GridsInForce, china_today, read_grid_dir};
 use gridscope::api::{self, AppState};
-use gridscope::assign::AssignConfig;
 use gridscope::config::Config;
 use gridscope::grid::demo::{DemoConfig, generate};
 use gridscope::grid::export::write_levels;
-use gridscope::grid::import::{ImportOptions, grid_files_in, import_files};
+use gridscope::grid::import::grid_files_in;
 use gridscope::store::keys::{self, NewKey, Role};
 use gridscope::store::{Store, StoreOptions};
 use gridscope::{Assigner, GridSet};
@@ -92,10 +92,10 @@ fn init_logging(cfg: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
-/// Imports grid files from `dir`, refusing to start on nothing.
+/// Imports grid files from `dir`, refusing to start on nothing. Unlike a reload (which keeps
+/// the old version rather than serve a partial one), a start serves what imports and warns.
 fn import_dir(dir: &Path) -> anyhow::Result<GridSet> {
-    let paths = grid_files_in(dir).with_context(|| format!("listing {}", dir.display()))?;
-    let outcome = import_files(&paths, &ImportOptions::default(), &|_, _| {});
+    let outcome = read_grid_dir(dir)?;
     for f in &outcome.failed_files {
         tracing::warn!(file = %f.file, reason = %f.reason, "grid file not read");
     }
@@ -263,19 +263,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = load_config(&args)?;
     let _log = init_logging(&cfg);
     let t = Instant::now();
-    let set = Arc::new(load_grids(&cfg)?);
-    let assigner = Arc::new(Assigner::new(
-        set,
-        AssignConfig {
-            snap_tolerance_m: cfg.assign.snap_tolerance_m,
-            ..AssignConfig::default()
-        },
-    ));
+    let loaded = Arc::new(load_grids(&cfg)?);
+    let grids = GridsInForce::build(&cfg, loaded, china_today());
+    let assigner = Arc::clone(&grids.assigner);
     tracing::info!(
         grids = assigner.grids().len(),
+        loaded = grids.loaded.len(),
         seconds = t.elapsed().as_secs_f64(),
-        "grids indexed"
+        "grids in force indexed"
     );
+    if assigner.grids().is_empty() {
+        bail!(
+            "none of the {} grids loaded is in force today",
+            grids.loaded.len()
+        );
+    }
     if cfg.grids.is_none() && cfg.demo_history > 0 {
         seed_demo_history(&cfg, &assigner)?;
     }
@@ -310,7 +312,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             runtime.handle().clone(),
         )?;
     }
-    let state = AppState::new(cfg, assigner, rules, store)?;
+    let state = AppState::with_grids(cfg, grids, rules, store)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

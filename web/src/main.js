@@ -251,12 +251,21 @@ async function main() {
 
   // Live feed.
   let connectedBefore = false;
+  let gridVersion = null;
+  const gridsChanged = (v) => {
+    if (gridVersion !== null && v !== gridVersion) {
+      map.reloadGrids(v);
+      changed();
+    }
+    gridVersion = v;
+  };
   follow(
     {
       hello: (h) => {
         document.body.dataset.feedView = h.view;
         if (connectedBefore) changed();
         connectedBefore = true;
+        gridsChanged(h.grid_version);
       },
       report: (r) => {
         const fresh = !feed.items.has(r.id) && wall.ready;
@@ -274,6 +283,7 @@ async function main() {
         changed();
       },
       version: changed,
+      grids: (g) => gridsChanged(g.grid_version),
       lagged: changed,
     },
     (up) => {

@@ -196,6 +196,11 @@ export class WallMap {
     this.restyle();
   }
 
+  /** Grid tiles of a new grid version (`version` keeps MapLibre from reusing old tiles). */
+  reloadGrids(version) {
+    this.map.getSource('grids')?.setTiles([tileTemplate('grids', { v: version })]);
+  }
+
   /** Heat and KPI tiles for the window `{from, to}` (ISO strings). */
   setWindow(win) {
     this.window = win;

@@ -147,6 +147,18 @@ fn world_bbox(topology: &Topology, polygons: &[TopoPolygon]) -> [f64; 4] {
     b
 }
 
+/// A fingerprint of the grids' codes, names and kinds (what the tiles carry besides shapes).
+fn names_fingerprint(grids: &GridSet) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5eed_9a1d).build_hasher();
+    for g in grids.grids() {
+        g.code.as_str().hash(&mut h);
+        g.name.hash(&mut h);
+        g.kind.map(|k| k.name()).hash(&mut h);
+    }
+    h.finish()
+}
+
 impl GridTiles {
     /// Projects, cuts and indexes every grid of `grids`.
     pub fn build(grids: Arc<GridSet>) -> Self {
@@ -220,7 +232,7 @@ impl GridTiles {
             .map_or([-180.0, -85.0, 180.0, 85.0], |r| {
                 [r.min().x, r.min().y, r.max().x, r.max().y]
             });
-        let version = topology.fingerprint() ^ (grids.len() as u64).rotate_left(32);
+        let version = topology.fingerprint() ^ names_fingerprint(&grids);
         Self {
             grids,
             topology,
