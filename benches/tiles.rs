@@ -15,6 +15,10 @@ use gridscope::grid::demo::{DemoConfig, generate};
 use gridscope::tiles::sets::GridTiles;
 use gridscope::tiles::{TileFilter, TileId, TileSet};
 
+/// The server's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn tile_list(set: &GridTiles) -> Vec<TileId> {
     if let Ok(path) = std::env::var("GRIDSCOPE_TILE_LIST") {
         let text = std::fs::read_to_string(&path).expect("tile list");

@@ -91,6 +91,7 @@ pub struct PolygonClipper {
     a: Vec<[f64; 2]>,
     b: Vec<[f64; 2]>,
     contours: Vec<IntContour>,
+    edges: Vec<Edge>,
     overlay: Overlay,
 }
 
@@ -105,6 +106,7 @@ impl Default for PolygonClipper {
             a: Vec::new(),
             b: Vec::new(),
             contours: Vec::new(),
+            edges: Vec::new(),
             overlay: Overlay::new_custom(256, options, Default::default()),
         }
     }
@@ -199,10 +201,172 @@ impl PolygonClipper {
         if self.contours.is_empty() {
             return Vec::new();
         }
+        // Most grids are one ring that snapping left simple: checking that is far cheaper than
+        // the overlay, which is kept for everything else.
+        if let [ring] = self.contours.as_mut_slice()
+            && make_simple_exterior(ring, &mut self.edges)
+        {
+            return vec![vec![std::mem::take(ring)]];
+        }
         self.overlay
             .simplify_shape(&self.contours, FillRule::Positive)
             .unwrap_or_else(|| vec![self.contours.clone()])
     }
+}
+
+/// Twice the signed area of the triangle `a b c` (zero when they are collinear).
+fn cross(a: IntPoint, b: IntPoint, c: IntPoint) -> i64 {
+    (i64::from(b.x) - i64::from(a.x)) * (i64::from(c.y) - i64::from(a.y))
+        - (i64::from(b.y) - i64::from(a.y)) * (i64::from(c.x) - i64::from(a.x))
+}
+
+/// Whether `b` lies strictly between `a` and `c` on their line (given the three collinear).
+fn strictly_between(a: IntPoint, b: IntPoint, c: IntPoint) -> bool {
+    let dot = (i64::from(b.x) - i64::from(a.x)) * (i64::from(c.x) - i64::from(b.x))
+        + (i64::from(b.y) - i64::from(a.y)) * (i64::from(c.y) - i64::from(b.y));
+    dot > 0
+}
+
+/// Drops vertices in the middle of a straight run, in place; false when the ring doubles back
+/// on itself (a spike), which only the overlay can repair. The ring describes the same shape
+/// either way.
+fn drop_straight_vertices(ring: &mut IntContour) -> bool {
+    // ring[..w] is the cleaned part so far; ring[r + 1..] is not looked at yet.
+    let mut w = 0;
+    for r in 0..ring.len() {
+        ring[w] = ring[r];
+        w += 1;
+        while w >= 3 {
+            let (a, b, c) = (ring[w - 3], ring[w - 2], ring[w - 1]);
+            if cross(a, b, c) != 0 {
+                break;
+            }
+            if !strictly_between(a, b, c) {
+                ring.drain(w..=r);
+                return false;
+            }
+            ring[w - 2] = c;
+            w -= 1;
+        }
+    }
+    ring.truncate(w);
+    // Where the ring closes: the last vertex between its neighbours, then the first.
+    loop {
+        let n = ring.len();
+        if n < 3 {
+            return false;
+        }
+        let (a, b, c) = (ring[n - 2], ring[n - 1], ring[0]);
+        if cross(a, b, c) == 0 {
+            if !strictly_between(a, b, c) {
+                return false;
+            }
+            ring.pop();
+            continue;
+        }
+        let (a, b, c) = (ring[n - 1], ring[0], ring[1]);
+        if cross(a, b, c) == 0 {
+            if !strictly_between(a, b, c) {
+                return false;
+            }
+            ring.remove(0);
+            continue;
+        }
+        return true;
+    }
+}
+
+/// One ring edge for the sweep in [`is_simple`]: its x range, and the index of its first vertex.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    x_min: i32,
+    x_max: i32,
+    from: u32,
+}
+
+/// Whether closed segments `p q` and `r s` share any point.
+fn segments_meet(p: IntPoint, q: IntPoint, r: IntPoint, s: IntPoint) -> bool {
+    let (d1, d2) = (cross(p, q, r), cross(p, q, s));
+    let (d3, d4) = (cross(r, s, p), cross(r, s, q));
+    if d1 == 0 && d2 == 0 {
+        // Collinear: they meet when their extents overlap on both axes.
+        let overlap = |a0: i32, a1: i32, b0: i32, b1: i32| {
+            a0.min(a1) <= b0.max(b1) && b0.min(b1) <= a0.max(a1)
+        };
+        return overlap(p.x, q.x, r.x, s.x) && overlap(p.y, q.y, r.y, s.y);
+    }
+    d1.signum() * d2.signum() <= 0 && d3.signum() * d4.signum() <= 0
+}
+
+/// Whether no two edges of `ring` meet except neighbours at their shared vertex (`edges` is
+/// scratch space).
+fn is_simple(ring: &[IntPoint], edges: &mut Vec<Edge>) -> bool {
+    if ring.len() <= SMALL_RING {
+        is_simple_small(ring)
+    } else {
+        is_simple_sweep(ring, edges)
+    }
+}
+
+/// [`is_simple`] for large rings: edges sorted by x, each compared with those overlapping it.
+fn is_simple_sweep(ring: &[IntPoint], edges: &mut Vec<Edge>) -> bool {
+    let n = ring.len();
+    edges.clear();
+    edges.extend((0..n).map(|i| {
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        Edge {
+            x_min: p.x.min(q.x),
+            x_max: p.x.max(q.x),
+            from: i as u32,
+        }
+    }));
+    edges.sort_unstable_by_key(|e| e.x_min);
+    for (k, e) in edges.iter().enumerate() {
+        let i = e.from as usize;
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        for f in edges[k + 1..].iter().take_while(|f| f.x_min <= e.x_max) {
+            let j = f.from as usize;
+            let neighbours = j == (i + 1) % n || i == (j + 1) % n;
+            if neighbours {
+                continue;
+            }
+            if segments_meet(p, q, ring[j], ring[(j + 1) % n]) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Rings up to this many vertices are checked pair by pair: cheaper than sorting edges.
+const SMALL_RING: usize = 24;
+
+/// [`is_simple`] for small rings: every pair of edges that are not neighbours.
+fn is_simple_small(ring: &[IntPoint]) -> bool {
+    let n = ring.len();
+    for i in 0..n {
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        // Edge i's neighbours are i - 1 and i + 1; the last edge neighbours the first.
+        let last = if i == 0 { n - 1 } else { n };
+        for j in i + 2..last {
+            let (r, s) = (ring[j], ring[(j + 1) % n]);
+            let apart = p.x.max(q.x) < r.x.min(s.x)
+                || r.x.max(s.x) < p.x.min(q.x)
+                || p.y.max(q.y) < r.y.min(s.y)
+                || r.y.max(s.y) < p.y.min(q.y);
+            if !apart && segments_meet(p, q, r, s) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Makes `ring` a valid MVT exterior as it stands, if it can be without the overlay: no
+/// straight-run vertices, no spikes, no self-contact, positive area. False leaves the ring for
+/// the overlay (possibly with straight-run vertices dropped, which changes nothing there).
+fn make_simple_exterior(ring: &mut IntContour, edges: &mut Vec<Edge>) -> bool {
+    drop_straight_vertices(ring) && doubled_area(ring) > 0 && is_simple(ring, edges)
 }
 
 /// Twice the signed area of an integer ring (positive = exterior in MVT terms).
@@ -267,6 +431,91 @@ mod tests {
         let shapes = c.finish();
         assert_eq!(shapes.len(), 1, "{shapes:?}");
         assert!(doubled_area(&shapes[0][0]) > 0);
+    }
+
+    /// The overlay's answer for one ring, for comparison with the fast path.
+    fn overlay_of(ring: &IntContour) -> IntShapes {
+        let mut c = PolygonClipper::default();
+        c.overlay
+            .simplify_shape(std::slice::from_ref(ring), FillRule::Positive)
+            .unwrap_or_else(|| vec![vec![ring.clone()]])
+    }
+
+    fn pts(v: &[(i32, i32)]) -> IntContour {
+        v.iter().map(|&(x, y)| IntPoint::new(x, y)).collect()
+    }
+
+    #[test]
+    fn the_fast_path_takes_simple_rings_and_leaves_the_rest_to_the_overlay() {
+        let mut edges = Vec::new();
+        // A square with a vertex in the middle of one side: taken, the vertex dropped.
+        let mut ok = pts(&[(0, 0), (5, 0), (10, 0), (10, 10), (0, 10)]);
+        let positive = doubled_area(&ok) > 0;
+        if !positive {
+            ok.reverse();
+        }
+        assert!(make_simple_exterior(&mut ok, &mut edges));
+        assert_eq!(ok.len(), 4);
+        // A spike (doubling back), a bow tie, a ring touching itself at a vertex, a hole
+        // alone: all left to the overlay.
+        let mut spike = pts(&[(0, 0), (10, 0), (10, 10), (10, 20), (10, 10), (0, 10)]);
+        let mut bow = pts(&[(0, 0), (10, 10), (10, 0), (0, 10)]);
+        let mut touch = pts(&[(0, 0), (20, 0), (20, 20), (10, 0), (0, 20)]);
+        for r in [&mut spike, &mut bow, &mut touch] {
+            if doubled_area(r) < 0 {
+                r.reverse();
+            }
+            assert!(!make_simple_exterior(r, &mut edges), "{r:?}");
+        }
+        let mut hole = ok.clone();
+        hole.reverse();
+        assert!(!make_simple_exterior(&mut hole, &mut edges));
+    }
+
+    proptest::proptest! {
+        /// Whenever the fast path takes a ring, the overlay gives the same polygon: one ring,
+        /// the same area, the same vertices.
+        #[test]
+        fn the_fast_path_agrees_with_the_overlay(
+            radii in proptest::collection::vec(0.5f64..12.0, 3..40)
+        ) {
+            // A star-shaped ring snapped to integers: usually simple, sometimes broken by the
+            // snapping (spikes, touching vertices, straight runs), as tile rings are.
+            let n = radii.len() as f64;
+            let star: Vec<(i32, i32)> = radii
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    let a = std::f64::consts::TAU * k as f64 / n;
+                    ((r * a.cos()).round() as i32, (r * a.sin()).round() as i32)
+                })
+                .collect();
+            let mut ring = pts(&star);
+            ring.dedup();
+            if doubled_area(&ring) < 0 {
+                ring.reverse();
+            }
+            let mut fast = ring.clone();
+            let mut cleaned = ring.clone();
+            if drop_straight_vertices(&mut cleaned) {
+                proptest::prop_assert_eq!(
+                    is_simple_small(&cleaned),
+                    is_simple_sweep(&cleaned, &mut Vec::new())
+                );
+            }
+            if make_simple_exterior(&mut fast, &mut Vec::new()) {
+                let slow = overlay_of(&ring);
+                proptest::prop_assert_eq!(slow.len(), 1, "{:?} -> {:?}", ring, slow);
+                proptest::prop_assert_eq!(slow[0].len(), 1);
+                let other = &slow[0][0];
+                proptest::prop_assert_eq!(doubled_area(other).abs(), doubled_area(&fast));
+                let mut a = fast.clone();
+                let mut b = other.clone();
+                a.sort_by_key(|p| (p.x, p.y));
+                b.sort_by_key(|p| (p.x, p.y));
+                proptest::prop_assert_eq!(a, b);
+            }
+        }
     }
 
     #[test]
