@@ -441,6 +441,18 @@ pub async fn serve(
         })
     };
     let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
+    let warm = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        match warm.read(|c| crate::store::query::warm_recent(c, 31)) {
+            Ok(n) => tracing::info!(
+                reports = n,
+                ms = started.elapsed().as_millis() as u64,
+                "recent reports read into memory"
+            ),
+            Err(e) => tracing::warn!(error = %e, "warming up"),
+        }
+    });
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;

@@ -327,6 +327,19 @@ pub fn h3_counts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Reads the columns the map wall's first views aggregate (time, location, H3 cells, grids and
+/// status) for the last `days` days, so that after a start they come from memory rather than
+/// disk. Returns the number of reports read.
+pub fn warm_recent(conn: &Connection, days: i64) -> Result<u64, StoreError> {
+    let since = Utc::now() - chrono::Duration::days(days);
+    let sql = "SELECT count(*), count(DISTINCT h3_r6), count(DISTINCT h3_r7), \
+               count(DISTINCT h3_r8), count(DISTINCT h3_r9), count(DISTINCT h3_r10), \
+               count(DISTINCT grid_l3), count(DISTINCT status), avg(lon), avg(lat) \
+               FROM reports WHERE reported_at >= ?";
+    let n: i64 = conn.query_row(sql, [since], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Rows of `SELECT key, aggregates... FROM reports WHERE filter GROUP BY key`: `aggregates` is a
 /// comma-separated list of unsigned integer expressions whose own `?` placeholders take
 /// `aggregate_args` (they come before the filter's).
