@@ -15,7 +15,7 @@ use super::progress;
 /// Arguments of `gridscope import`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Grid files (.geojson, .json, .fgb, .shp) or directories holding them.
+    /// Grid files (.geojson, .json, .fgb, .shp, .gpkg) or directories holding them.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Coordinate system of the files: wgs84, gcj02, bd09 or cgcs2000.

@@ -30,6 +30,8 @@ pub enum Format {
     FlatGeobuf,
     /// ESRI Shapefile (.shp with its .dbf beside it).
     Shapefile,
+    /// OGC GeoPackage (every feature table in it).
+    GeoPackage,
 }
 
 impl Format {
@@ -40,6 +42,7 @@ impl Format {
             "geojson" | "json" => Some(Format::GeoJson),
             "fgb" => Some(Format::FlatGeobuf),
             "shp" => Some(Format::Shapefile),
+            "gpkg" => Some(Format::GeoPackage),
             _ => None,
         }
     }
@@ -73,7 +76,7 @@ pub enum ImportError {
     )]
     UnsupportedCrs(String),
     /// The file name does not say which format it is.
-    #[error("unknown file type for {0} (expected .geojson, .json, .fgb or .shp)")]
+    #[error("unknown file type for {0} (expected .geojson, .json, .fgb, .shp or .gpkg)")]
     UnknownFormat(String),
     /// One feature could not be converted (only where a single feature is expected).
     #[error("{0}")]
@@ -140,6 +143,7 @@ pub fn read_path(path: &Path) -> Result<Vec<RawFeature>, ImportError> {
             read_flatgeobuf(BufReader::new(std::fs::File::open(path).map_err(io)?))
         }
         Format::Shapefile => read_shapefile(path),
+        Format::GeoPackage => read_geopackage(path),
     }
 }
 
@@ -325,6 +329,91 @@ pub fn read_shapefile(path: &Path) -> Result<Vec<RawFeature>, ImportError> {
     Ok(out)
 }
 
+/// EPSG codes of the coordinate systems a GeoPackage layer may declare: WGS84 and CGCS2000
+/// longitude-latitude (the same to within centimetres), or undefined (`--crs` then says).
+const GEOPACKAGE_LON_LAT: [i64; 4] = [4326, 4490, 0, -1];
+
+/// Reads every feature table of a GeoPackage (read-only; the file is never changed).
+pub fn read_geopackage(path: &Path) -> Result<Vec<RawFeature>, ImportError> {
+    use geozero::ToGeo;
+    use rusqlite::types::ValueRef;
+    let malformed = |e: &dyn fmt::Display| ImportError::Malformed {
+        format: "GeoPackage",
+        reason: e.to_string(),
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| malformed(&e))?;
+    // Feature tables with their geometry column and coordinate system, in the file's order.
+    let layers: Vec<(String, String, i64, Option<i64>)> = conn
+        .prepare(
+            "SELECT c.table_name, g.column_name, g.srs_id, s.organization_coordsys_id \
+             FROM gpkg_contents c JOIN gpkg_geometry_columns g ON g.table_name = c.table_name \
+             LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = g.srs_id \
+             WHERE c.data_type = 'features' ORDER BY c.rowid",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .map_err(|e| malformed(&format!("no GeoPackage feature tables ({e})")))?;
+    if layers.is_empty() {
+        return Err(malformed(&"the GeoPackage holds no feature table"));
+    }
+    let mut out = Vec::new();
+    for (table, column, srs_id, epsg) in layers {
+        let code = epsg.unwrap_or(srs_id);
+        if !GEOPACKAGE_LON_LAT.contains(&code) {
+            return Err(ImportError::UnsupportedCrs(format!(
+                "EPSG:{code} (layer {table})"
+            )));
+        }
+        let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {}", quote(&table)))
+            .map_err(|e| malformed(&e))?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([]).map_err(|e| malformed(&e))?;
+        while let Some(row) = rows.next().map_err(|e| malformed(&e))? {
+            let mut properties = BTreeMap::new();
+            let mut geometry = RawGeometry::Empty;
+            for (i, name) in names.iter().enumerate() {
+                let value = row.get_ref(i).map_err(|e| malformed(&e))?;
+                if name == &column {
+                    geometry = match value {
+                        ValueRef::Blob(b) if !b.is_empty() => {
+                            match geozero::wkb::GpkgWkb(b).to_geo() {
+                                Ok(g) => from_geo(g),
+                                Err(e) => RawGeometry::Malformed(e.to_string()),
+                            }
+                        }
+                        ValueRef::Null | ValueRef::Blob(_) => RawGeometry::Empty,
+                        _ => RawGeometry::Malformed("the geometry is not a blob".into()),
+                    };
+                    continue;
+                }
+                let text = match value {
+                    ValueRef::Null => continue,
+                    ValueRef::Integer(n) => n.to_string(),
+                    ValueRef::Real(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+                    ValueRef::Real(x) => x.to_string(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).trim().to_string(),
+                    ValueRef::Blob(_) => continue,
+                };
+                properties.insert(name.clone(), text);
+            }
+            out.push(RawFeature {
+                index: out.len(),
+                properties,
+                geometry,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Why one feature was refused.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[serde(tag = "problem", rename_all = "snake_case")]
@@ -501,7 +590,7 @@ pub fn import_files(
     out
 }
 
-/// The grid files (.fgb, .geojson, .json, .shp) in a directory, sorted by name. Where one
+/// The grid files (.fgb, .geojson, .json, .shp, .gpkg) in a directory, sorted by name. Where one
 /// layer is there in several formats (`level3.fgb` beside `level3.geojson`, as `gridscope demo
 /// --geojson` writes), only one is taken: FlatGeobuf, then GeoJSON, then Shapefile.
 pub fn grid_files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
