@@ -13,8 +13,11 @@
 //!   the R-tree path decides;
 //! - *nowhere*: far from every grid: the city queue.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use geo::MultiPolygon;
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use crate::grid::code::Level;
 use crate::grid::model::{GridId, GridSet, bounds};
@@ -180,7 +183,7 @@ impl Raster {
             .iter()
             .flat_map(|&id| ring_coords(id).flat_map(|r| r.0.iter().map(|c| [c.x, c.y])))
             .collect();
-        let mut touches: Vec<(u32, u32, u32)> = candidates
+        let touches: Vec<(u32, u32, u32)> = candidates
             .par_iter()
             .zip(&firsts)
             .flat_map_iter(|(&id, &first)| {
@@ -213,112 +216,171 @@ impl Raster {
             }
         }
 
-        // 2. Interiors: which candidate covers each cell centre.
-        let mut level3 = vec![0u32; n];
-        let mut micro = vec![0u32; n];
+        // 2. Interiors: which candidate covers each cell centre, grids filled in parallel (a
+        //    cell claimed twice at one level becomes a conflict whatever the order).
+        let level3: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(0)).collect();
+        let micro: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(0)).collect();
+        let filled: Vec<Filled> = (0..set.len() as u32)
+            .into_par_iter()
+            .filter_map(|id| Some((id, role(set, id)?)))
+            .filter(|&(id, _)| !tiled[id as usize])
+            .map(|(id, role)| {
+                let (mut centres, mut ambiguous) = (Vec::new(), Vec::new());
+                let t = if role == Role::Level3 {
+                    &level3
+                } else {
+                    &micro
+                };
+                r.fill(
+                    &set.grid(id).geometry,
+                    |c| {
+                        if touched[c] || role == Role::Exclusive {
+                            centres.push((c as u32, id));
+                        } else if t[c]
+                            .compare_exchange(0, id + 1, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_err()
+                        {
+                            t[c].store(CONFLICT, Ordering::Relaxed);
+                        }
+                    },
+                    |c| ambiguous.push(c),
+                );
+                (centres, ambiguous)
+            })
+            .collect();
         let mut ambiguous = vec![false; n];
         let mut centres: Vec<(u32, u32)> = Vec::new(); // (cell, grid) where cell is local
-        for (id, g) in set.grids().iter().enumerate() {
-            let id = id as u32;
-            let Some(role) = role(set, id) else { continue };
-            if tiled[id as usize] {
-                continue;
+        for (c, a) in filled {
+            centres.extend(c);
+            for cell in a {
+                ambiguous[cell] = true;
             }
-            r.fill(
-                &g.geometry,
-                |c| {
-                    if touched[c] || role == Role::Exclusive {
-                        centres.push((c as u32, id));
-                    } else {
-                        let t = if role == Role::Level3 {
-                            &mut level3
-                        } else {
-                            &mut micro
-                        };
-                        t[c] = if t[c] == 0 { id + 1 } else { CONFLICT };
-                    }
-                },
-                |c| ambiguous[c] = true,
-            );
         }
-        touches.par_sort_unstable();
-        centres.par_sort_unstable();
+        // Every fill is done: plain reads from here on.
+        let level3 = |c: usize| level3[c].load(Ordering::Relaxed);
+        let micro = |c: usize| micro[c].load(Ordering::Relaxed);
 
-        // 3. Cells near a level-3 grid but in none must take the exact path (snapping).
+        // 3. Classify, in bands of rows on all cores: each band takes its touches and centres
+        //    (grouped by band, then sorted within it) and builds its own local records, which
+        //    are joined and re-based at the end. Cells near a level-3 grid but in none must
+        //    take the exact path (snapping).
         let reach = (margin_deg * inv).ceil() as usize + 1;
-        let present: Vec<bool> = (0..n)
-            .into_par_iter()
-            .map(|c| level3[c] != 0 || micro[c] != 0 || touched[c])
-            .collect();
-        let near = dilate(&present, nx, ny, reach);
-
-        // 4. Classify, building local records cell by cell in index order.
-        let (mut ti, mut ci) = (0usize, 0usize);
-        for c in 0..n {
-            let t_begin = ti;
-            while ti < touches.len() && touches[ti].0 as usize == c {
-                ti += 1;
-            }
-            let c_begin = ci;
-            while ci < centres.len() && centres[ci].0 as usize == c {
-                ci += 1;
-            }
-            let local = ti > t_begin || ci > c_begin;
-            let value = if level3[c] == CONFLICT || micro[c] == CONFLICT || ambiguous[c] {
-                EXACT
-            } else if local {
-                let whole = [level3[c], micro[c]]
-                    .into_iter()
-                    .filter(|&w| w != 0 && !tiled[w as usize - 1])
-                    .map(|w| w - 1);
-                r.local_record(
-                    c,
-                    &touches[t_begin..ti],
-                    &centres[c_begin..ci],
-                    whole,
-                    &verts,
-                )
-                .unwrap_or(EXACT)
-            } else if micro[c] != 0 {
-                // Inside a micro-grid: clean if its level-3 grid agrees (a tiled level-3 grid
-                // was not filled, so it cannot disagree).
-                let m = micro[c] - 1;
-                let parent = r.micro_parent[m as usize];
-                let tiled_parent = parent != u32::MAX && tiled[parent as usize];
-                if (tiled_parent && level3[c] == 0) || level3[c] == parent.wrapping_add(1) {
-                    m + CLEAN_OFFSET
-                } else {
-                    EXACT
+        let present = |c: usize| level3(c) != 0 || micro(c) != 0 || touched[c];
+        let band_cells = BAND_ROWS * nx;
+        let bands = n.div_ceil(band_cells);
+        let touches = group_by_band(touches, |t| t.0, band_cells, bands);
+        let centres = group_by_band(centres, |t| t.0, band_cells, bands);
+        let mut cells = std::mem::take(&mut r.cells);
+        let blobs: Vec<Vec<u32>> = cells
+            .par_chunks_mut(band_cells)
+            .enumerate()
+            .map(|(b, out)| {
+                let (touches, centres) = (&touches[b], &centres[b]);
+                let first_row = b * BAND_ROWS;
+                let near = near_rows(
+                    &present,
+                    nx,
+                    ny,
+                    first_row..(first_row + BAND_ROWS).min(ny),
+                    reach,
+                );
+                let mut blob = Vec::new();
+                let (mut ti, mut ci) = (0usize, 0usize);
+                for (k, slot) in out.iter_mut().enumerate() {
+                    let c = b * band_cells + k;
+                    let t_begin = ti;
+                    while ti < touches.len() && touches[ti].0 as usize == c {
+                        ti += 1;
+                    }
+                    let c_begin = ci;
+                    while ci < centres.len() && centres[ci].0 as usize == c {
+                        ci += 1;
+                    }
+                    let local = ti > t_begin || ci > c_begin;
+                    let (level3, micro) = (level3(c), micro(c));
+                    *slot = if level3 == CONFLICT || micro == CONFLICT || ambiguous[c] {
+                        EXACT
+                    } else if local {
+                        let whole = [level3, micro]
+                            .into_iter()
+                            .filter(|&w| w != 0 && !tiled[w as usize - 1])
+                            .map(|w| w - 1);
+                        r.local_record(
+                            c,
+                            &touches[t_begin..ti],
+                            &centres[c_begin..ci],
+                            whole,
+                            &verts,
+                            &mut blob,
+                        )
+                        .unwrap_or(EXACT)
+                    } else if micro != 0 {
+                        // Inside a micro-grid: clean if its level-3 grid agrees (a tiled
+                        // level-3 grid was not filled, so it cannot disagree).
+                        let m = micro - 1;
+                        let parent = r.micro_parent[m as usize];
+                        let tiled_parent = parent != u32::MAX && tiled[parent as usize];
+                        if (tiled_parent && level3 == 0) || level3 == parent.wrapping_add(1) {
+                            m + CLEAN_OFFSET
+                        } else {
+                            EXACT
+                        }
+                    } else if level3 != 0 {
+                        level3 - 1 + CLEAN_OFFSET
+                    } else if higher[c] {
+                        EXACT
+                    } else if near[k] {
+                        EXACT_NO_AREA
+                    } else {
+                        NOWHERE
+                    };
                 }
-            } else if level3[c] != 0 {
-                level3[c] - 1 + CLEAN_OFFSET
-            } else if higher[c] {
-                EXACT
-            } else if near[c] {
-                EXACT_NO_AREA
-            } else {
-                NOWHERE
-            };
-            r.cells[c] = value;
-        }
-        r.blob = on_huge_pages(&r.blob);
+                blob
+            })
+            .collect();
+        let mut base = 0usize;
+        let bases: Vec<usize> = blobs
+            .iter()
+            .map(|b| {
+                let at = base;
+                base += b.len();
+                at
+            })
+            .collect();
+        cells
+            .par_chunks_mut(band_cells)
+            .zip(bases)
+            .for_each(|(out, base)| {
+                for v in out.iter_mut().filter(|v| **v & LOCAL != 0) {
+                    let offset = (*v & !LOCAL) as usize + base;
+                    // Records beyond what a cell value can address take the exact path.
+                    *v = u32::try_from(offset)
+                        .ok()
+                        .filter(|&o| o < LOCAL)
+                        .map_or(EXACT, |o| LOCAL | o);
+                }
+            });
+        r.cells = cells;
+        r.blob = on_huge_pages(&blobs);
         r
     }
 
-    /// Writes the record of one local cell; `None` when the cell must take the exact path.
-    /// `whole` are grids covering the whole cell without an edge in it.
+    /// Appends the record of one local cell to `blob` and returns the cell's value (the
+    /// record's offset in `blob`); `None` when the cell must take the exact path. `whole` are
+    /// grids covering the whole cell without an edge in it.
     fn local_record(
-        &mut self,
+        &self,
         c: usize,
         touches: &[(u32, u32, u32)],
         centres: &[(u32, u32)],
         whole: impl Iterator<Item = u32>,
         verts: &[[f64; 2]],
+        blob: &mut Vec<u32>,
     ) -> Option<u32> {
         let centre = self.centre(c);
-        let whole: Vec<u32> = whole.collect();
+        let whole: SmallVec<[u32; 2]> = whole.collect();
 
-        let mut grids: Vec<u32> = touches
+        let mut grids: SmallVec<[u32; 8]> = touches
             .iter()
             .map(|t| t.1)
             .chain(centres.iter().map(|t| t.1))
@@ -326,16 +388,13 @@ impl Raster {
             .collect();
         grids.sort_unstable();
         grids.dedup();
-        let offset = self.blob.len();
-        if offset as u64 >= u64::from(LOCAL) {
-            return None;
-        }
-        self.blob.push(grids.len() as u32);
+        let offset = u32::try_from(blob.len()).ok().filter(|&o| o < LOCAL)?;
+        blob.push(grids.len() as u32);
         for g in grids {
             let inside = centres.binary_search_by_key(&g, |t| t.1).is_ok() || whole.contains(&g);
-            self.blob.push(g | if inside { CENTRE_INSIDE } else { 0 });
-            let count_at = self.blob.len();
-            self.blob.push(0);
+            blob.push(g | if inside { CENTRE_INSIDE } else { 0 });
+            let count_at = blob.len();
+            blob.push(0);
             let (mut n, mut sides) = (0u32, 0u32);
             for t in touches.iter().filter(|t| t.1 == g) {
                 let (a, b) = (verts[t.2 as usize], verts[t.2 as usize + 1]);
@@ -345,17 +404,16 @@ impl Raster {
                 // unusable; which side it is on is stored, one bit per edge.
                 let side = orient(widen(ra), widen(rb), [0.0, 0.0]);
                 let (Some(side), true) = (side, n < MAX_EDGES) else {
-                    self.blob.truncate(offset);
+                    blob.truncate(offset as usize);
                     return None;
                 };
                 sides |= u32::from(side) << n;
-                self.blob
-                    .extend([ra[0], ra[1], rb[0], rb[1]].map(f32::to_bits));
+                blob.extend([ra[0], ra[1], rb[0], rb[1]].map(f32::to_bits));
                 n += 1;
             }
-            self.blob[count_at] = n | sides << 16;
+            blob[count_at] = n | sides << 16;
         }
-        Some(LOCAL | offset as u32)
+        Some(LOCAL | offset)
     }
 
     fn centre(&self, c: usize) -> [f64; 2] {
@@ -619,6 +677,49 @@ impl Raster {
     }
 }
 
+/// What filling one grid found: the (cell, grid) pairs of cells that need a local record,
+/// and the cells whose centre lies too close to an edge to trust.
+type Filled = (Vec<(u32, u32)>, Vec<usize>);
+
+/// Rows of the raster per band when classifying cells in parallel.
+const BAND_ROWS: usize = 16;
+
+/// Groups items by the band of rows their cell is in, each band's items sorted: buckets
+/// filled from chunks of the input in parallel, then each band gathered and sorted in parallel,
+/// much cheaper than one sort of everything.
+fn group_by_band<T: Copy + Ord + Send + Sync>(
+    items: Vec<T>,
+    cell: impl Fn(&T) -> u32 + Sync,
+    band_cells: usize,
+    bands: usize,
+) -> Vec<Vec<T>> {
+    let chunk = items
+        .len()
+        .div_ceil(rayon::current_num_threads() * 4)
+        .max(1);
+    let buckets: Vec<Vec<Vec<T>>> = items
+        .par_chunks(chunk)
+        .map(|part| {
+            let mut by_band = vec![Vec::new(); bands];
+            for t in part {
+                by_band[cell(t) as usize / band_cells].push(*t);
+            }
+            by_band
+        })
+        .collect();
+    (0..bands)
+        .into_par_iter()
+        .map(|b| {
+            let mut band: Vec<T> = Vec::with_capacity(buckets.iter().map(|p| p[b].len()).sum());
+            for part in &buckets {
+                band.extend_from_slice(&part[b]);
+            }
+            band.sort_unstable();
+            band
+        })
+        .collect()
+}
+
 /// Asks the kernel to back a large table with huge pages: random lookups then miss the TLB
 /// far less often. Advice only; nothing changes if the kernel declines. The memory must not
 /// have been written yet for the advice to take effect at once.
@@ -643,35 +744,51 @@ fn advise_huge_pages(ptr: *const u32, len: usize) {
     }
 }
 
-/// A copy of `table` in freshly allocated memory advised to use huge pages.
-fn on_huge_pages(table: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(table.len());
+/// The `parts` one after another, in freshly allocated memory advised to use huge pages.
+fn on_huge_pages(parts: &[Vec<u32>]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     advise_huge_pages(out.as_ptr(), out.capacity());
-    out.extend_from_slice(table);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
     out
 }
 
-/// Marks every cell within `r` cells (Chebyshev distance) of a marked one, row by row so the
-/// passes stream through memory.
-fn dilate(src: &[bool], nx: usize, ny: usize, r: usize) -> Vec<bool> {
-    let mut rows = vec![false; src.len()];
-    rows.par_chunks_mut(nx)
-        .zip(src.par_chunks(nx))
-        .for_each(|(out, row)| {
-            for k in 0..=r {
-                for i in 0..nx.saturating_sub(k) {
-                    out[i] |= row[i + k];
-                    out[i + k] |= row[i];
-                }
+/// For the cells of `rows`, whether a `present` cell lies within `r` cells (Chebyshev
+/// distance): distances along each row from a sweep each way, then `2r + 1` rows combined.
+fn near_rows(
+    present: &impl Fn(usize) -> bool,
+    nx: usize,
+    ny: usize,
+    rows: std::ops::Range<usize>,
+    r: usize,
+) -> Vec<bool> {
+    let (top, bottom) = (rows.start.saturating_sub(r), (rows.end + r).min(ny));
+    let mut along = vec![false; (bottom - top) * nx];
+    for (j, out) in (top..bottom).zip(along.chunks_mut(nx)) {
+        let mut last = None;
+        for (i, o) in out.iter_mut().enumerate() {
+            if present(j * nx + i) {
+                last = Some(i);
             }
-        });
-    let mut result = vec![false; src.len()];
-    result.par_chunks_mut(nx).enumerate().for_each(|(j, out)| {
-        for jj in j.saturating_sub(r)..=(j + r).min(ny - 1) {
-            for (o, &v) in out.iter_mut().zip(&rows[jj * nx..(jj + 1) * nx]) {
+            *o = last.is_some_and(|l| i - l <= r);
+        }
+        let mut next = None;
+        for (i, o) in out.iter_mut().enumerate().rev() {
+            if present(j * nx + i) {
+                next = Some(i);
+            }
+            *o |= next.is_some_and(|n| n - i <= r);
+        }
+    }
+    let mut near = vec![false; rows.len() * nx];
+    for (j, out) in rows.zip(near.chunks_mut(nx)) {
+        for jj in j.saturating_sub(r)..(j + r + 1).min(ny) {
+            let row = &along[(jj - top) * nx..(jj - top + 1) * nx];
+            for (o, &v) in out.iter_mut().zip(row) {
                 *o |= v;
             }
         }
-    });
-    result
+    }
+    near
 }
