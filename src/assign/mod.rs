@@ -226,12 +226,17 @@ impl Assigner {
 
     /// Assigns many points on the calling thread, in input order, appending to `out`. Faster
     /// per point than [`Assigner::assign`] in a loop: the raster reads of a block are issued
-    /// together, so their memory latencies overlap.
+    /// together, and the next block's cells are prefetched, so memory latencies overlap.
     pub fn assign_many(&self, points: &[Wgs84Point], out: &mut Vec<Assignment>) {
         const BLOCK: usize = 32;
         out.reserve(points.len());
         let mut reads = [None; BLOCK];
-        for block in points.chunks(BLOCK) {
+        let mut blocks = points.chunks(BLOCK).peekable();
+        while let Some(block) = blocks.next() {
+            // The next block's cells are on their way while this one is worked on.
+            for p in blocks.peek().into_iter().flat_map(|b| b.iter()) {
+                self.raster.prefetch(p.lon(), p.lat());
+            }
             for (r, p) in reads.iter_mut().zip(block) {
                 *r = self.raster.read(p.lon(), p.lat());
             }
