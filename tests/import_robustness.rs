@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use gridscope::grid::import::{
-    FeatureProblem, ImportError, ImportOptions, ImportOutcome, import_files, read_flatgeobuf,
-    read_geojson, to_grids,
+    FeatureProblem, ImportError, ImportOptions, ImportOutcome, grid_files_in, import_files,
+    read_flatgeobuf, read_geojson, to_grids,
 };
 use gridscope::grid::quality::QualityReport;
 use gridscope::{Crs, GridSet};
@@ -311,4 +311,24 @@ fn shapefiles_are_read_with_their_attributes() {
     );
     let report = QualityReport::check(&GridSet::new(out.grids));
     assert!(report.invalid.is_empty());
+}
+
+#[test]
+fn a_directory_scan_takes_one_format_per_layer_and_skips_the_quality_report() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "level3.fgb",
+        "level3.geojson",
+        "level2.geojson",
+        "quality.json",
+        "notes.txt",
+    ] {
+        std::fs::write(dir.path().join(name), b"{}").unwrap();
+    }
+    let names: Vec<String> = grid_files_in(dir.path())
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["level2.geojson", "level3.fgb"]);
 }

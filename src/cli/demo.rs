@@ -11,6 +11,7 @@ use gridscope::assign::AssignConfig;
 use gridscope::assign::batch::{read_points, write_results};
 use gridscope::grid::demo::{DemoConfig, generate, report_points};
 use gridscope::grid::export::write_levels;
+use gridscope::grid::import::QUALITY_REPORT_FILE;
 use gridscope::grid::quality::QualityReport;
 use gridscope::{Assigner, Crs, GridSet, Level};
 
@@ -81,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         spin.finish_and_clear();
         println!("quality report ({:.1} s):", t.elapsed().as_secs_f64());
         print!("{report}");
-        let path = args.out.join("quality.json");
+        let path = args.out.join(QUALITY_REPORT_FILE);
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }

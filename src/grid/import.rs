@@ -590,9 +590,14 @@ pub fn import_files(
     out
 }
 
+/// The name of the quality report `gridscope demo` writes beside its layers. It is JSON but not
+/// a layer, so a directory scan passes it over.
+pub const QUALITY_REPORT_FILE: &str = "quality.json";
+
 /// The grid files (.fgb, .geojson, .json, .shp, .gpkg) in a directory, sorted by name. Where one
 /// layer is there in several formats (`level3.fgb` beside `level3.geojson`, as `gridscope demo
-/// --geojson` writes), only one is taken: FlatGeobuf, then GeoJSON, then Shapefile.
+/// --geojson` writes), only one is taken: FlatGeobuf, then GeoJSON, then Shapefile. The quality
+/// report ([`QUALITY_REPORT_FILE`]) is not a layer and is left out.
 pub fn grid_files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let rank = |p: &Path| match Format::from_path(p) {
         Some(Format::FlatGeobuf) => 0,
@@ -604,7 +609,9 @@ pub fn grid_files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
         .filter_map(Result::ok)
         .map(|e| e.path())
     {
-        if Format::from_path(&path).is_none() {
+        if Format::from_path(&path).is_none()
+            || path.file_name().is_some_and(|n| n == QUALITY_REPORT_FILE)
+        {
             continue;
         }
         let stem = path.file_stem().unwrap_or_default().to_os_string();

@@ -191,10 +191,23 @@ impl QualityReport {
 }
 
 /// Whether the children's boundary edges cancel pairwise and leave exactly the parent's
-/// boundary. With valid, consistently oriented rings this proves the children cover the parent
-/// exactly once everywhere: no gap, no overlap, nothing outside. It needs no arithmetic, so it
-/// is exact; real data with T-junctions or slivers fails it and gets the measured checks.
+/// boundary, and every child is valid. With valid, consistently oriented rings this proves the
+/// children cover the parent exactly once everywhere: no gap, no overlap, nothing outside. It
+/// needs no arithmetic, so it is exact; real data with T-junctions or slivers fails it and gets
+/// the measured checks.
 pub(crate) fn exact_tiling(set: &GridSet, parent: GridId) -> bool {
+    edges_cancel(set, parent)
+        && partition_children(set, parent)
+            .iter()
+            .all(|&c| set.grid(c).geometry.is_valid())
+}
+
+/// The edge half of [`exact_tiling`]: the children's edges and the parent's cancel pairwise
+/// (and there are children). Even without valid rings this makes every edge appear an even
+/// number of times, so along any ray the parent's crossings and all children's crossings have
+/// the same parity: a point inside the parent (even-odd) lies inside an odd number of
+/// children, and a point inside exactly one child lies inside the parent.
+pub(crate) fn edges_cancel(set: &GridSet, parent: GridId) -> bool {
     type Key = ((u64, u64), (u64, u64));
     let mut edges: Vec<(Key, i32)> = Vec::new();
     let mut add = |shape: &MultiPolygon<f64>, sign: i32| {
@@ -221,10 +234,9 @@ pub(crate) fn exact_tiling(set: &GridSet, parent: GridId) -> bool {
     }
     add(&set.grid(parent).geometry, -1);
     edges.sort_unstable_by_key(|e| e.0);
-    let cancels = edges
+    edges
         .chunk_by(|x, y| x.0 == y.0)
-        .all(|run| run.iter().map(|e| e.1).sum::<i32>() == 0);
-    cancels && children.iter().all(|&c| set.grid(c).geometry.is_valid())
+        .all(|run| run.iter().map(|e| e.1).sum::<i32>() == 0)
 }
 
 fn partition_children(set: &GridSet, parent: GridId) -> Vec<GridId> {
