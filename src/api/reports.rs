@@ -22,6 +22,7 @@ use super::grid_version::GridsInForce;
 use crate::grid::code::GridCode;
 use crate::report::intake::{ReportDraft, prepare};
 use crate::report::{Action, Channel, ReportId, Status};
+use crate::store::columns::PreparedReports;
 use crate::store::keys::Role;
 use crate::store::query::{self, ReportFilter};
 use crate::store::record::NewReport;
@@ -257,8 +258,10 @@ pub async fn create_batch(
     let import = state.store.begin_import().await?;
     let chunks = import.sender();
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk| {
-            chunks.send(ImportChunk::Reports(chunk)).is_ok()
+        prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk, now| {
+            // Columns are built and the reports freed here, off the single writer thread.
+            PreparedReports::new(&chunk, now)
+                .is_ok_and(|prepared| chunks.send(ImportChunk::Reports(prepared)).is_ok())
         })
     })
     .await
@@ -286,15 +289,16 @@ pub async fn create_batch(
 const IMPORT_CHUNK: usize = 8192;
 
 /// Parses, validates and prepares a batch on all cores, handing it to `emit` in chunks of
-/// [`IMPORT_CHUNK`] (NDJSON lines are parsed in parallel too). The first bad record (in input
-/// order) refuses the batch; `emit` returning false (the store went away) stops it.
+/// [`IMPORT_CHUNK`] with the creation time (NDJSON lines are parsed in parallel too). Emitting
+/// one chunk overlaps preparing the next. The first bad record (in input order) refuses the
+/// batch; `emit` returning false (the store went away) stops it.
 fn prepare_batch(
     state: &AppState,
     bytes: &[u8],
     format: super::assign::BatchFormat,
     max: usize,
     creator: &str,
-    emit: &mut dyn FnMut(Vec<NewReport>) -> bool,
+    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> bool + Send),
 ) -> Result<(), ApiError> {
     use rayon::prelude::*;
     let now = Utc::now();
@@ -304,14 +308,8 @@ fn prepare_batch(
             .map(|draft| prepare(&grids.assigner, &state.rules, draft, creator, now).0)
             .map_err(|e| e.prefix_field(&format.record_name(i)))
     };
-    let mut send = |results: Vec<Result<NewReport, ApiError>>| -> Result<(), ApiError> {
-        let chunk = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        if emit(chunk) {
-            Ok(())
-        } else {
-            Err(ApiError::from(crate::store::StoreError::Closed))
-        }
-    };
+    // The chunk prepared last, emitted while the next one is prepared.
+    let mut pending: Option<Vec<NewReport>> = None;
     match format {
         super::assign::BatchFormat::Ndjson => {
             let lines: Vec<(usize, &[u8])> = bytes
@@ -326,7 +324,7 @@ fn prepare_batch(
                 return Err(ApiError::invalid("body", "the batch is empty"));
             }
             for chunk in lines.chunks(IMPORT_CHUNK) {
-                send(
+                overlapped(&mut pending, emit, now, || {
                     chunk
                         .par_iter()
                         .with_min_len(256)
@@ -335,8 +333,8 @@ fn prepare_batch(
                                 .map_err(|e| e.prefix_field(&format.record_name(i)))
                                 .and_then(|r| one(i, r))
                         })
-                        .collect(),
-                )?;
+                        .collect()
+                })?;
             }
         }
         _ => {
@@ -345,16 +343,35 @@ fn prepare_batch(
             while records.peek().is_some() {
                 let chunk: Vec<(usize, CreateReport)> =
                     records.by_ref().take(IMPORT_CHUNK).collect();
-                send(
+                overlapped(&mut pending, emit, now, || {
                     chunk
                         .into_par_iter()
                         .with_min_len(256)
                         .map(|(i, r)| one(i, r))
-                        .collect(),
-                )?;
+                        .collect()
+                })?;
             }
         }
     }
+    if pending.is_some_and(|last| !emit(last, now)) {
+        return Err(ApiError::from(crate::store::StoreError::Closed));
+    }
+    Ok(())
+}
+
+/// Prepares one chunk while emitting the one before (`pending`), then leaves this one pending.
+fn overlapped(
+    pending: &mut Option<Vec<NewReport>>,
+    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> bool + Send),
+    now: DateTime<Utc>,
+    prepare: impl FnOnce() -> Vec<Result<NewReport, ApiError>> + Send,
+) -> Result<(), ApiError> {
+    let previous = pending.take();
+    let (results, emitted) = rayon::join(prepare, || previous.is_none_or(|p| emit(p, now)));
+    if !emitted {
+        return Err(ApiError::from(crate::store::StoreError::Closed));
+    }
+    *pending = Some(results.into_iter().collect::<Result<Vec<_>, _>>()?);
     Ok(())
 }
 

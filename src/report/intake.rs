@@ -2,7 +2,7 @@
 //! assignment engine), in H3 cells, and giving it its deadline.
 
 use chrono::{DateTime, Utc};
-use h3o::{LatLng, Resolution};
+use h3o::{LatLng, LatLngIndexer, Resolution};
 
 use super::category::CategoryId;
 use super::deadline::DeadlineRules;
@@ -38,7 +38,7 @@ pub struct ReportDraft {
 /// Where an assignment puts a point, as codes.
 pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
     let set = assigner.grids();
-    let code = |id| set.grid(id).code.to_string();
+    let code = |id| set.grid(id).code.as_str().to_owned();
     let mut p = Placement {
         district: None,
         grid_l1: None,
@@ -71,16 +71,22 @@ pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
 /// The H3 cells of a point at [`H3_RESOLUTIONS`], as raw 64-bit indexes: at each resolution
 /// the cell that contains the point. (A coarser cell is not always the finest one's ancestor:
 /// H3 children do not tile their parent exactly, so each resolution is indexed on its own.)
+/// The point's projection onto its icosahedron face, the costly trigonometric part, does not
+/// depend on the resolution, so it is computed once for all five.
 pub fn h3_cells(p: Wgs84Point) -> [u64; 5] {
     let mut out = [0u64; 5];
     // A validated WGS84 point is always a valid H3 coordinate.
     let Ok(ll) = LatLng::new(p.lat(), p.lon()) else {
         return out;
     };
-    for (slot, res) in out.iter_mut().zip(H3_RESOLUTIONS) {
-        if let Ok(r) = Resolution::try_from(res) {
-            *slot = u64::from(ll.to_cell(r));
-        }
+    let resolutions = H3_RESOLUTIONS
+        .iter()
+        .filter_map(|&r| Resolution::try_from(r).ok());
+    for (slot, cell) in out
+        .iter_mut()
+        .zip(LatLngIndexer::default().to_cells(ll, resolutions))
+    {
+        *slot = u64::from(cell);
     }
     out
 }

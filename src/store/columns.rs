@@ -220,3 +220,48 @@ pub fn reports_batch(
         columns.into_iter().map(|(_, _, a)| a).collect(),
     )
 }
+
+/// Reports of a batch import made ready for the writer on the preparing threads: their Arrow
+/// columns built (ids still to be given) and the idempotency keys the writer checks. Building
+/// the columns and freeing the reports off the single writer thread keeps it on DuckDB's work.
+pub struct PreparedReports {
+    batch: RecordBatch,
+    keys: Vec<Option<(String, String)>>,
+}
+
+impl PreparedReports {
+    /// Builds the columns of `reports`; `now` is their creation time.
+    pub fn new(reports: &[NewReport], now: DateTime<Utc>) -> Result<Self, ArrowError> {
+        let unnumbered: Vec<(ReportId, &NewReport)> =
+            reports.iter().map(|r| (ReportId(0), r)).collect();
+        Ok(Self {
+            batch: reports_batch(&unnumbered, now)?,
+            keys: reports
+                .iter()
+                .map(|r| {
+                    r.idempotency_key
+                        .as_ref()
+                        .map(|k| (r.created_by.clone(), k.clone()))
+                })
+                .collect(),
+        })
+    }
+
+    /// Each report's (creator, idempotency key), in order.
+    pub fn keys(&self) -> &[Option<(String, String)>] {
+        &self.keys
+    }
+
+    /// The rows to store: those `keep` marks, numbered with `ids` (one per kept row, in order).
+    pub fn numbered(&self, keep: &[bool], ids: &[ReportId]) -> Result<RecordBatch, ArrowError> {
+        let batch = if keep.iter().all(|&k| k) {
+            self.batch.clone()
+        } else {
+            let mask = keep.iter().map(|&k| Some(k)).collect();
+            duckdb::arrow::compute::filter_record_batch(&self.batch, &mask)?
+        };
+        let mut columns = batch.columns().to_vec();
+        columns[0] = Arc::new(ids.iter().map(|id| id.0).collect::<Int64Array>());
+        RecordBatch::try_new(batch.schema(), columns)
+    }
+}

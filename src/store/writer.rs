@@ -11,8 +11,9 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{Appender, Connection, OptionalExt, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::StoreError;
+use super::columns::{self, PreparedReports};
 use super::record::{CITY_QUEUE, NewReport};
-use super::{StoreError, columns};
 use crate::grid::code::GridCode;
 use crate::report::lifecycle::{self, State};
 use crate::report::{Action, DeadlineRules, IllegalTransition, ReportId, Status};
@@ -100,7 +101,7 @@ pub(crate) enum Command {
 /// A piece of a batch import, streamed to the writer while the rest is still being prepared.
 pub enum ImportChunk {
     /// More reports.
-    Reports(Vec<NewReport>),
+    Reports(PreparedReports),
     /// The last chunk was sent: commit. A stream that ends without it is rolled back.
     Done,
 }
@@ -302,7 +303,17 @@ fn apply(
                 Command::Create { reports: new, .. } => {
                     let created = new
                         .iter()
-                        .map(|r| admit(state, &mut batch_keys, new_keys, &mut fresh, r))
+                        .map(|r| {
+                            let key = r
+                                .idempotency_key
+                                .as_ref()
+                                .map(|k| (r.created_by.clone(), k.clone()));
+                            let c = admit(state, &mut batch_keys, new_keys, key);
+                            if !c.replayed {
+                                fresh.push((c.id, r));
+                            }
+                            c
+                        })
                         .collect();
                     outcomes.push(Outcome::Created(created));
                 }
@@ -332,18 +343,13 @@ fn apply(
 }
 
 /// Gives a new report its id, or finds the report an earlier request with the same
-/// idempotency key created (in the store or earlier in this transaction).
-fn admit<'r>(
+/// idempotency key (creator, key) created (in the store or earlier in this transaction).
+fn admit(
     state: &mut WriterState,
     batch_keys: &mut HashMap<(String, String), ReportId>,
     new_keys: &mut Vec<((String, String), ReportId)>,
-    fresh: &mut Vec<(ReportId, &'r NewReport)>,
-    r: &'r NewReport,
+    key: Option<(String, String)>,
 ) -> Created {
-    let key = r
-        .idempotency_key
-        .as_ref()
-        .map(|k| (r.created_by.clone(), k.clone()));
     if let Some(k) = &key
         && let Some(&id) = state.idempotency.get(k).or_else(|| batch_keys.get(k))
     {
@@ -351,7 +357,6 @@ fn admit<'r>(
     }
     let id = ReportId(state.next_id);
     state.next_id += 1;
-    fresh.push((id, r));
     if let Some(k) = key {
         batch_keys.insert(k.clone(), id);
         new_keys.push((k, id));
@@ -371,11 +376,13 @@ fn append_new(
     if fresh.is_empty() {
         return Ok(());
     }
-    let arrow =
-        |e: duckdb::arrow::error::ArrowError| duckdb::Error::ToSqlConversionFailure(Box::new(e));
     let reports = &mut appenders.reports;
-    reports.append_record_batch(columns::reports_batch(fresh, Utc::now()).map_err(arrow)?)?;
+    reports.append_record_batch(columns::reports_batch(fresh, Utc::now()).map_err(arrow_error)?)?;
     reports.flush()
+}
+
+fn arrow_error(e: duckdb::arrow::error::ArrowError) -> duckdb::Error {
+    duckdb::Error::ToSqlConversionFailure(Box::new(e))
 }
 
 /// A batch import: appends chunks as they arrive, all in one transaction, and commits when
@@ -395,12 +402,22 @@ fn import<'c>(
         conn.execute_batch("BEGIN TRANSACTION")?;
         loop {
             match chunks.recv() {
-                Ok(ImportChunk::Reports(reports)) => {
-                    let mut fresh = Vec::with_capacity(reports.len());
-                    for r in &reports {
-                        created.push(admit(state, &mut batch_keys, &mut new_keys, &mut fresh, r));
+                Ok(ImportChunk::Reports(prepared)) => {
+                    let mut keep = Vec::with_capacity(prepared.keys().len());
+                    let mut ids = Vec::with_capacity(prepared.keys().len());
+                    for key in prepared.keys() {
+                        let c = admit(state, &mut batch_keys, &mut new_keys, key.clone());
+                        keep.push(!c.replayed);
+                        if !c.replayed {
+                            ids.push(c.id);
+                        }
+                        created.push(c);
                     }
-                    append_new(appenders, &fresh)?;
+                    if !ids.is_empty() {
+                        let rows = prepared.numbered(&keep, &ids).map_err(arrow_error)?;
+                        appenders.reports.append_record_batch(rows)?;
+                        appenders.reports.flush()?;
+                    }
                 }
                 Ok(ImportChunk::Done) => {
                     conn.execute_batch("COMMIT")?;
