@@ -410,6 +410,70 @@ async fn listings_filter_and_page_with_cursors() {
 }
 
 #[tokio::test]
+async fn a_batch_over_several_chunks_numbers_its_rows_in_order_and_honours_idempotency_keys() {
+    let app = TestApp::new(Config::default());
+    let rep = app.reporter.clone();
+    let mut earlier = report_at(erqi(), "app");
+    earlier["idempotency_key"] = json!("k-1");
+    let earlier_id = create(&app, &rep, &earlier).await;
+    // 9,000 records span more than one of the import's chunks; "k-1" was used before the
+    // batch, and "k-2" twice inside it, in different chunks.
+    let n = 9_000;
+    let key_of = |i: usize| match i {
+        0 => Some("k-1"),
+        5 | 8_500 => Some("k-2"),
+        _ => None,
+    };
+    let ndjson: String = (0..n)
+        .map(|i| {
+            let mut r = report_at(erqi(), "app");
+            r["description"] = json!(format!("record {i}"));
+            if let Some(k) = key_of(i) {
+                r["idempotency_key"] = json!(k);
+            }
+            r.to_string() + "\n"
+        })
+        .collect();
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/reports/batch",
+            Some(&rep),
+            Some("application/x-ndjson"),
+            ndjson,
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        (v["created"].as_u64(), v["replayed"].as_u64()),
+        (Some(n as u64 - 2), Some(2))
+    );
+    let ids: Vec<i64> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), n);
+    assert_eq!(ids[0], earlier_id);
+    assert_eq!(ids[8_500], ids[5]);
+    let distinct: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), n - 1);
+    // Every id reads back as the record at its place in the batch.
+    for i in [1, 5, 4_095, 4_096, 8_191, 8_192, 8_499, 8_501, n - 1] {
+        let (s, r) = app
+            .get(&format!("/api/v1/reports/{}", ids[i]), Some(&rep))
+            .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["description"], format!("record {i}"), "record {i}");
+    }
+    let (_, first) = app
+        .get(&format!("/api/v1/reports/{earlier_id}"), Some(&rep))
+        .await;
+    assert_eq!(first["description"], "垃圾满溢");
+}
+
+#[tokio::test]
 async fn batches_of_reports_and_points_in_json_ndjson_and_csv() {
     let app = TestApp::new(Config::default());
     let city = common::small_city();
