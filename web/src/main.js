@@ -7,7 +7,7 @@ import { apiKey, getJson, takeKeyFromAddress } from './api.js';
 import { closeReport, showReport } from './detail.js';
 import { FeedList, follow } from './feed.js';
 import { LEVELS } from './format.js';
-import { METRICS, WallMap, locateWorker } from './map.js';
+import { METRICS, WallMap, startWorker } from './map.js';
 import { Panels } from './panels.js';
 import { cityTime, fromCityInput, toCityInput, windowFor } from './time.js';
 
@@ -79,7 +79,7 @@ function crumbs(onGo) {
 }
 
 async function main() {
-  locateWorker();
+  startWorker();
   takeKeyFromAddress();
   const params = new URLSearchParams(window.location.search);
   const styleName = params.get('style') === 'light' ? 'light' : 'dark';

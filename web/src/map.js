@@ -2,7 +2,7 @@
 // a heat or KPI choropleth mode, legends, live report points, and clicks that drill down
 // through the grid levels or open a report.
 
-import { AttributionControl, Map as MapLibre, NavigationControl, ScaleControl, setWorkerUrl } from 'maplibre-gl';
+import { AttributionControl, Map as MapLibre, NavigationControl, ScaleControl, prewarm, setWorkerUrl } from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 
 import { authHeaders, getJson, serverUrl } from './api.js';
@@ -28,9 +28,14 @@ const COUNT_COLOURS = ['#1d3b6a', '#2c7fb8', '#fdae61', '#f46d43', '#ff1f3d'];
 const LIVE_MAX = 300;
 const LIVE_MAX_AGE_S = 600;
 
-/** Tells MapLibre where its worker module is served. */
-export function locateWorker() {
+/**
+ * Tells MapLibre where its worker module is served and starts the worker now, so that loading
+ * and compiling it overlaps fetching the style and building the map instead of following them
+ * (no tile can be requested before the worker runs).
+ */
+export function startWorker() {
   setWorkerUrl(serverUrl('/assets/maplibre-gl-worker.mjs'));
+  prewarm();
 }
 
 /** Quantile stops of `values` (ascending, distinct, at least two). */

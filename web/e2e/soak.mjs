@@ -1,0 +1,141 @@
+// A soak of the map wall: the page stays open in Debian's Chromium (headless) while reports
+// stream in through the API and the wall is used the way an operation centre uses it (time
+// windows switched, heat and KPI modes toggled, a district opened and left). Every minute it
+// forces a garbage collection and samples the page's memory and object counts; at the end it
+// prints the trend of each after a warm-up, per hour, and fails when one keeps growing.
+//
+// Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
+// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
+
+import { chromium } from 'playwright-core';
+
+const base = process.env.WALL_URL;
+const wallKey = process.env.WALL_KEY;
+const adminKey = process.env.ADMIN_KEY;
+const minutes = Number(process.env.SOAK_MINUTES ?? 30);
+const rate = Number(process.env.SOAK_RATE ?? 2);
+if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
+  console.error('set WALL_URL, WALL_KEY and ADMIN_KEY (SOAK_MINUTES >= 2, SOAK_RATE > 0)');
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+const errors = [];
+page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+page.on('pageerror', (e) => errors.push(e.message));
+await page.goto(`${base}/?key=${encodeURIComponent(wallKey)}`);
+await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60000 });
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Performance.enable');
+
+/** Memory and object counts after a full collection. */
+async function sample() {
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+  const page_ = await page.evaluate(() => ({
+    elements: document.getElementsByTagName('*').length,
+    feed: document.querySelectorAll('#feed li').length,
+    live: window.gridscopeWall.map().queryRenderedFeatures({ layers: ['live-circle'] }).length,
+  }));
+  return {
+    heapMb: m.JSHeapUsedSize / 1e6,
+    nodes: m.Nodes,
+    listeners: m.JSEventListeners,
+    documents: m.Documents,
+    elements: page_.elements,
+    feed: page_.feed,
+    live: page_.live,
+  };
+}
+
+let created = 0;
+let failedCreates = 0;
+async function createReport() {
+  const lon = 113.55 + Math.random() * 0.2;
+  const lat = 34.7 + Math.random() * 0.12;
+  const resp = await fetch(`${base}/api/v1/reports`, {
+    method: 'POST',
+    headers: { 'X-API-Key': adminKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ channel: 'patrol', category: 'matter:06002', description: 'soak', location: { lon, lat } }),
+  });
+  if (resp.status === 201) created += 1;
+  else failedCreates += 1;
+}
+
+/** One round of what a person at the wall does. */
+async function useTheWall(round) {
+  const windows = ['today', '7d', '30d'];
+  await page.click(`#timebar [data-window="${windows[round % windows.length]}"]`);
+  await page.click(`#mode [data-mode="${round % 2 ? 'kpi' : 'heat'}"]`);
+  if (round % 3 === 0) {
+    // In to street level somewhere in the centre, then back to the whole city.
+    const zoom = await page.evaluate(() => window.gridscopeWall.map().getZoom());
+    const lon = 113.6 + (round % 5) * 0.02;
+    await page.evaluate(([lon_]) => window.gridscopeWall.map().jumpTo({ zoom: 11, center: [lon_, 34.76] }), [lon]);
+    await page.waitForTimeout(3000);
+    await page.evaluate(([z]) => window.gridscopeWall.map().jumpTo({ zoom: z, center: [113.63, 34.75] }), [zoom]);
+  }
+}
+
+const samples = [];
+const started = Date.now();
+const end = started + minutes * 60000;
+const creator = (async () => {
+  const gap = 1000 / rate;
+  let next = Date.now();
+  while (Date.now() < end) {
+    next += gap;
+    await createReport().catch(() => { failedCreates += 1; });
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+})();
+for (let minute = 1; minute <= minutes; minute += 1) {
+  await useTheWall(minute).catch((e) => errors.push(`using the wall: ${e.message}`));
+  const wait = started + minute * 60000 - Date.now();
+  if (wait > 0) await page.waitForTimeout(wait);
+  const s = await sample();
+  samples.push({ minute, ...s });
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, DOM nodes ${s.nodes}, `
+    + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
+}
+await creator;
+
+/** Least-squares slope of `key` per hour over the samples after the first third (warm-up). */
+function perHour(key) {
+  const xs = samples.slice(Math.floor(samples.length / 3));
+  const n = xs.length;
+  const mx = xs.reduce((a, s) => a + s.minute, 0) / n;
+  const my = xs.reduce((a, s) => a + s[key], 0) / n;
+  const sxy = xs.reduce((a, s) => a + (s.minute - mx) * (s[key] - my), 0);
+  const sxx = xs.reduce((a, s) => a + (s.minute - mx) ** 2, 0);
+  return { slope: sxx ? (sxy / sxx) * 60 : 0, mean: my };
+}
+
+let failed = false;
+console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
+// A leak shows as steady growth; noise from caches and collections does not. Each measure may
+// drift by at most this share of its mean per hour, i.e. less than doubling over two days.
+const limits = { heapMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
+for (const [key, share] of Object.entries(limits)) {
+  const { slope, mean } = perHour(key);
+  const ok = slope <= share * mean;
+  failed ||= !ok;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend ${slope >= 0 ? '+' : ''}${slope.toFixed(2)} per hour (limit +${(share * mean).toFixed(2)})`);
+}
+if (errors.length) {
+  failed = true;
+  console.log(`FAIL page errors: ${errors.slice(0, 5).join(' | ')}`);
+}
+if (failedCreates) {
+  failed = true;
+  console.log(`FAIL ${failedCreates} report creations failed`);
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
