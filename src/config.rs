@@ -244,6 +244,11 @@ pub enum ConfigError {
     },
 }
 
+/// `GRIDSCOPE_*` variables that are not server settings: the test and benchmark scripts' own
+/// (the Python oracles' interpreter and virtualenv, a tile list for a benchmark, snapshot
+/// rewriting). The server passes over them without warning.
+const TOOLING_VARS: [&str; 4] = ["PYTHON", "VENV", "TILE_LIST", "UPDATE_SNAPSHOTS"];
+
 impl Config {
     /// Loads defaults, then `file` (if any), then `GRIDSCOPE_*` variables from `env`. Returns
     /// the configuration and warnings about variables that name no setting (they are ignored:
@@ -275,7 +280,7 @@ impl Config {
             let Some(key) = name.strip_prefix("GRIDSCOPE_") else {
                 continue;
             };
-            if key == "CONFIG" {
+            if key == "CONFIG" || TOOLING_VARS.contains(&key) {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
@@ -361,7 +366,13 @@ mod tests {
 
     #[test]
     fn unknown_settings_warn_from_the_environment_and_fail_from_a_file() {
-        let env = [("GRIDSCOPE_LISTN".to_string(), "x".to_string())];
+        let env = [
+            ("GRIDSCOPE_LISTN".to_string(), "x".to_string()),
+            (
+                "GRIDSCOPE_PYTHON".to_string(),
+                "/usr/bin/python3".to_string(),
+            ),
+        ];
         let (c, warnings) = Config::load(None, env).unwrap();
         assert_eq!(c.listen, Config::default().listen);
         assert_eq!(warnings, ["GRIDSCOPE_LISTN names no setting; ignored"]);
