@@ -7,6 +7,8 @@
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
 // SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
 
+import { execFileSync } from 'node:child_process';
+
 import { chromium } from 'playwright-core';
 
 const base = process.env.WALL_URL;
@@ -33,6 +35,25 @@ await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 6
 const cdp = await page.context().newCDPSession(page);
 await cdp.send('Performance.enable');
 
+/** Resident memory of the browser this script started (all its processes: page, GPU, workers), MB. */
+function browserRssMb() {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,rss=']).toString().trim().split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const mine = new Set([process.pid]);
+  let total = 0;
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid, rss] of rows) {
+      if (mine.has(ppid) && !mine.has(pid)) {
+        mine.add(pid);
+        total += rss;
+        grew = true;
+      }
+    }
+  }
+  return total / 1024;
+}
+
 /** Memory and object counts after a full collection. */
 async function sample() {
   await cdp.send('HeapProfiler.collectGarbage');
@@ -45,6 +66,7 @@ async function sample() {
   }));
   return {
     heapMb: m.JSHeapUsedSize / 1e6,
+    browserMb: browserRssMb(),
     nodes: m.Nodes,
     listeners: m.JSEventListeners,
     documents: m.Documents,
@@ -102,7 +124,7 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   if (wait > 0) await page.waitForTimeout(wait);
   const s = await sample();
   samples.push({ minute, ...s });
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, DOM nodes ${s.nodes}, `
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, browser ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
 }
 await creator;
@@ -122,7 +144,7 @@ let failed = false;
 console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
-const limits = { heapMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
+const limits = { heapMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
 for (const [key, share] of Object.entries(limits)) {
   const { slope, mean } = perHour(key);
   const ok = slope <= share * mean;
