@@ -23,6 +23,18 @@ fn report_at(location: Value, channel: &str) -> Value {
     })
 }
 
+/// Posts an NDJSON batch of reports.
+async fn post_ndjson(app: &TestApp, key: &str, lines: String) -> (axum::http::StatusCode, Value) {
+    app.call(
+        "POST",
+        "/api/v1/reports/batch",
+        Some(key),
+        Some("application/x-ndjson"),
+        lines,
+    )
+    .await
+}
+
 async fn create(app: &TestApp, key: &str, body: &Value) -> i64 {
     let (status, v) = app.post_json("/api/v1/reports", key, body).await;
     assert_eq!(status, 201, "{v}");
@@ -434,15 +446,7 @@ async fn a_batch_over_several_chunks_numbers_its_rows_in_order_and_honours_idemp
             r.to_string() + "\n"
         })
         .collect();
-    let (s, v) = app
-        .call(
-            "POST",
-            "/api/v1/reports/batch",
-            Some(&rep),
-            Some("application/x-ndjson"),
-            ndjson,
-        )
-        .await;
+    let (s, v) = post_ndjson(&app, &rep, ndjson).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(
         (v["created"].as_u64(), v["replayed"].as_u64()),
@@ -483,15 +487,7 @@ async fn batches_of_reports_and_points_in_json_ndjson_and_csv() {
         .map(|p| report_at(json!({"lon": p.lon(), "lat": p.lat()}), "iot").to_string() + "\n")
         .collect();
     let rep = app.reporter.clone();
-    let (s, v) = app
-        .call(
-            "POST",
-            "/api/v1/reports/batch",
-            Some(&rep),
-            Some("application/x-ndjson"),
-            ndjson,
-        )
-        .await;
+    let (s, v) = post_ndjson(&app, &rep, ndjson).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["created"], 500);
     let ids = v["ids"].as_array().unwrap();
@@ -502,15 +498,7 @@ async fn batches_of_reports_and_points_in_json_ndjson_and_csv() {
         report_at(erqi(), "app"),
         json!({"channel": "app", "category": "matter:99999", "location": erqi()})
     );
-    let (s, e) = app
-        .call(
-            "POST",
-            "/api/v1/reports/batch",
-            Some(&rep),
-            Some("application/x-ndjson"),
-            bad,
-        )
-        .await;
+    let (s, e) = post_ndjson(&app, &rep, bad).await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["field"], "line 2.category");
     let (_, page) = app
