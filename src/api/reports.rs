@@ -260,8 +260,11 @@ pub async fn create_batch(
     let prepared = tokio::task::spawn_blocking(move || {
         prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk, now| {
             // Columns are built and the reports freed here, off the single writer thread.
-            PreparedReports::new(&chunk, now)
-                .is_ok_and(|prepared| chunks.send(ImportChunk::Reports(prepared)).is_ok())
+            let prepared = PreparedReports::new(&chunk, now)
+                .map_err(|e| ApiError::internal("batch columns", &e))?;
+            chunks
+                .send(ImportChunk::Reports(prepared))
+                .map_err(|_| ApiError::from(crate::store::StoreError::Closed))
         })
     })
     .await
@@ -291,14 +294,14 @@ const IMPORT_CHUNK: usize = 8192;
 /// Parses, validates and prepares a batch on all cores, handing it to `emit` in chunks of
 /// [`IMPORT_CHUNK`] with the creation time (NDJSON lines are parsed in parallel too). Emitting
 /// one chunk overlaps preparing the next. The first bad record (in input order) refuses the
-/// batch; `emit` returning false (the store went away) stops it.
+/// batch; an error from `emit` (the store went away) stops it.
 fn prepare_batch(
     state: &AppState,
     bytes: &[u8],
     format: super::assign::BatchFormat,
     max: usize,
     creator: &str,
-    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> bool + Send),
+    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> Result<(), ApiError> + Send),
 ) -> Result<(), ApiError> {
     use rayon::prelude::*;
     let now = Utc::now();
@@ -353,24 +356,19 @@ fn prepare_batch(
             }
         }
     }
-    if pending.is_some_and(|last| !emit(last, now)) {
-        return Err(ApiError::from(crate::store::StoreError::Closed));
-    }
-    Ok(())
+    pending.map_or(Ok(()), |last| emit(last, now))
 }
 
 /// Prepares one chunk while emitting the one before (`pending`), then leaves this one pending.
 fn overlapped(
     pending: &mut Option<Vec<NewReport>>,
-    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> bool + Send),
+    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> Result<(), ApiError> + Send),
     now: DateTime<Utc>,
     prepare: impl FnOnce() -> Vec<Result<NewReport, ApiError>> + Send,
 ) -> Result<(), ApiError> {
     let previous = pending.take();
-    let (results, emitted) = rayon::join(prepare, || previous.is_none_or(|p| emit(p, now)));
-    if !emitted {
-        return Err(ApiError::from(crate::store::StoreError::Closed));
-    }
+    let (results, emitted) = rayon::join(prepare, || previous.map_or(Ok(()), |p| emit(p, now)));
+    emitted?;
     *pending = Some(results.into_iter().collect::<Result<Vec<_>, _>>()?);
     Ok(())
 }
