@@ -236,14 +236,7 @@ impl PreparedReports {
             reports.iter().map(|r| (ReportId(0), r)).collect();
         Ok(Self {
             batch: reports_batch(&unnumbered, now)?,
-            keys: reports
-                .iter()
-                .map(|r| {
-                    r.idempotency_key
-                        .as_ref()
-                        .map(|k| (r.created_by.clone(), k.clone()))
-                })
-                .collect(),
+            keys: reports.iter().map(NewReport::idempotency_scope).collect(),
         })
     }
 

@@ -80,6 +80,16 @@ pub struct NewReport {
     pub idempotency_key: Option<String>,
 }
 
+impl NewReport {
+    /// What a retry is recognised by: (creator, idempotency key), as each creator's keys are
+    /// its own. `None` without a key.
+    pub fn idempotency_scope(&self) -> Option<(String, String)> {
+        self.idempotency_key
+            .as_ref()
+            .map(|k| (self.created_by.clone(), k.clone()))
+    }
+}
+
 /// H3 resolutions stored with every report (the heat layers' range).
 pub const H3_RESOLUTIONS: [u8; 5] = [6, 7, 8, 9, 10];
 

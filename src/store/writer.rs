@@ -304,11 +304,7 @@ fn apply(
                     let created = new
                         .iter()
                         .map(|r| {
-                            let key = r
-                                .idempotency_key
-                                .as_ref()
-                                .map(|k| (r.created_by.clone(), k.clone()));
-                            let c = admit(state, &mut batch_keys, new_keys, key);
+                            let c = admit(state, &mut batch_keys, new_keys, r.idempotency_scope());
                             if !c.replayed {
                                 fresh.push((c.id, r));
                             }
