@@ -9,7 +9,7 @@
 
 import { execFileSync } from 'node:child_process';
 
-import { chromium } from 'playwright-core';
+import { launchBrowser } from './browser.mjs';
 
 const base = process.env.WALL_URL;
 const wallKey = process.env.WALL_KEY;
@@ -21,11 +21,7 @@ if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
 const errors = [];
 page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
