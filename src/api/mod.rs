@@ -12,6 +12,7 @@ pub mod grid_version;
 pub mod grids;
 pub mod heat;
 pub mod hotspots;
+mod import_pool;
 pub mod keys;
 pub mod open311;
 pub mod reports;

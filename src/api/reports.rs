@@ -258,13 +258,15 @@ pub async fn create_batch(
     let import = state.store.begin_import().await?;
     let chunks = import.sender();
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk, now| {
-            // Columns are built and the reports freed here, off the single writer thread.
-            let prepared = PreparedReports::new(&chunk, now)
-                .map_err(|e| ApiError::internal("batch columns", &e))?;
-            chunks
-                .send(ImportChunk::Reports(prepared))
-                .map_err(|_| ApiError::from(crate::store::StoreError::Closed))
+        super::import_pool::run(|| {
+            prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk, now| {
+                // Columns are built and the reports freed here, off the single writer thread.
+                let prepared = PreparedReports::new(&chunk, now)
+                    .map_err(|e| ApiError::internal("batch columns", &e))?;
+                chunks
+                    .send(ImportChunk::Reports(prepared))
+                    .map_err(|_| ApiError::from(crate::store::StoreError::Closed))
+            })
         })
     })
     .await

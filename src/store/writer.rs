@@ -394,10 +394,16 @@ fn import<'c>(
     let mut batch_keys = HashMap::new();
     let mut created = Vec::new();
     let started = std::time::Instant::now();
+    // Time spent waiting for the next chunk, and the commit: where an import's time goes.
+    let mut waited = std::time::Duration::ZERO;
+    let mut committing = std::time::Duration::ZERO;
     let mut stream = || -> Result<bool, duckdb::Error> {
         conn.execute_batch("BEGIN TRANSACTION")?;
         loop {
-            match chunks.recv() {
+            let asked = std::time::Instant::now();
+            let chunk = chunks.recv();
+            waited += asked.elapsed();
+            match chunk {
                 Ok(ImportChunk::Reports(prepared)) => {
                     let mut keep = Vec::with_capacity(prepared.keys().len());
                     let mut ids = Vec::with_capacity(prepared.keys().len());
@@ -416,7 +422,9 @@ fn import<'c>(
                     }
                 }
                 Ok(ImportChunk::Done) => {
+                    let commit = std::time::Instant::now();
                     conn.execute_batch("COMMIT")?;
+                    committing = commit.elapsed();
                     return Ok(true);
                 }
                 Err(_) => return Ok(false),
@@ -429,6 +437,8 @@ fn import<'c>(
         tracing::debug!(
             reports = created.len(),
             ms = started.elapsed().as_millis() as u64,
+            waited_ms = waited.as_millis() as u64,
+            commit_ms = committing.as_millis() as u64,
             "import committed"
         );
         return Ok(created);
