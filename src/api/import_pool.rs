@@ -1,7 +1,7 @@
 //! The threads that prepare batch imports (parse, validate, assign, build columns). They run
 //! at a lower scheduling priority than the rest of the server, so that when the cores are all
 //! busy, the single writer storing what they prepare comes first: an import's prepared chunks
-//! never pile up ahead of it (leaving one core idle while it catches up at the end), and
+//! pile up less ahead of it (leaving one core idle while it catches up at the end), and
 //! reports created one at a time meanwhile are not slowed down by a large import.
 
 use std::sync::OnceLock;
