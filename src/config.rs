@@ -145,6 +145,12 @@ pub struct StoreSettings {
     pub max_batch: usize,
     /// Fold the write-ahead log into the database file when it reaches this many MiB.
     pub checkpoint_wal_mb: u64,
+    /// Threads DuckDB may run one statement on. The server answers many requests at once,
+    /// each statement on its own thread, so 1 (the default) already keeps every core busy;
+    /// more lets a single large query finish sooner on an idle machine, but a statement whose
+    /// work went to DuckDB's shared workers has its own thread spin while it waits, taking a
+    /// core from the other requests and from the writer.
+    pub query_threads: usize,
 }
 
 /// Logging.
@@ -210,6 +216,7 @@ impl Default for StoreSettings {
         Self {
             max_batch: 4096,
             checkpoint_wal_mb: 256,
+            query_threads: 1,
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct StoreOptions {
     pub queue: usize,
     /// Checkpoint when the write-ahead log reaches this size.
     pub checkpoint_wal_bytes: u64,
+    /// Threads DuckDB may run one statement on (see `StoreSettings::query_threads`).
+    pub query_threads: usize,
 }
 
 impl Default for StoreOptions {
@@ -78,6 +80,7 @@ impl Default for StoreOptions {
             max_batch: 4096,
             queue: 65536,
             checkpoint_wal_bytes: 256 << 20,
+            query_threads: 1,
         }
     }
 }
@@ -110,6 +113,7 @@ impl Store {
         // Checkpoints run on their own thread (see `checkpointer`) instead of inside whichever
         // commit crosses the threshold; the threshold stays as a backstop.
         conn.execute_batch("SET checkpoint_threshold = '1GB'")?;
+        conn.execute_batch(&format!("SET threads = {}", opts.query_threads.max(1)))?;
         schema::migrate(&conn)?;
         let base = connect(&conn)?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
