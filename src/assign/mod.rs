@@ -69,6 +69,24 @@ impl Method {
     }
 }
 
+impl std::str::FromStr for Method {
+    type Err = String;
+
+    /// Reads a [`Method::name`] back (from storage).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Method::Interior,
+            Method::Boundary,
+            Method::Snapped,
+            Method::Fallback,
+            Method::CityQueue,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s)
+        .ok_or_else(|| format!("unknown assignment method {s:?}"))
+    }
+}
+
 /// Who is responsible when a point lies in exclusive grids too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Precedence {

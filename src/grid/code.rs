@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -163,7 +164,7 @@ pub enum CodeError {
 /// assert!(GridCode::parse("41010500100").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GridCode(Box<str>);
+pub struct GridCode(Arc<str>);
 
 impl GridCode {
     /// Parses and validates a code.
@@ -202,6 +203,12 @@ impl GridCode {
     /// The code as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The code as shared text: every report placed in this grid carries its code, and
+    /// sharing it spares an allocation and a copy per report.
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
 
     /// The level this code belongs to.

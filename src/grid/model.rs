@@ -136,7 +136,11 @@ pub struct GridSet {
     parents: Vec<Option<u32>>,
     children: Vec<Vec<u32>>,
     orphans: Vec<u32>,
+    partition: Vec<PartitionChain>,
 }
+
+/// The grids of a chain at the levels of the partition: district, level 1, level 2, level 3.
+pub type PartitionChain = [Option<GridId>; 4];
 
 /// Index of a grid inside its [`GridSet`]; cheap to copy and valid for that set only.
 pub type GridId = u32;
@@ -195,9 +199,28 @@ impl GridSet {
             grids,
             by_code,
             orphans: Vec::new(),
+            partition: Vec::new(),
         };
         set.resolve_parents();
+        set.partition = (0..set.grids.len() as GridId)
+            .map(|id| set.partition_of(id))
+            .collect();
         set
+    }
+
+    fn partition_of(&self, id: GridId) -> PartitionChain {
+        let mut out = [None; 4];
+        for g in self.chain(id) {
+            let slot = match self.grid(g).level() {
+                Level::District => 0,
+                Level::One => 1,
+                Level::Two => 2,
+                Level::Three => 3,
+                Level::Micro | Level::Exclusive => continue,
+            };
+            out[slot] = Some(g);
+        }
+        out
     }
 
     fn resolve_parents(&mut self) {
@@ -313,6 +336,12 @@ impl GridSet {
     /// Count of grids per level.
     pub fn count(&self, level: Level) -> usize {
         self.ids_at(level).count()
+    }
+
+    /// The grids of a grid's chain (itself included) at the district and levels 1 to 3, worked
+    /// out once per set: every report placed in the grid needs them.
+    pub fn partition_chain(&self, id: GridId) -> &PartitionChain {
+        &self.partition[id as usize]
     }
 
     /// The chain from a grid up to its district: `[id, parent, grandparent, ...]`.

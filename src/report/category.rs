@@ -88,9 +88,41 @@ impl FromStr for CategoryId {
     }
 }
 
+/// A category id as text held inline (`component:01001` at most), for the paths that write it
+/// once per report and should not allocate to do so.
+#[derive(Debug, Clone, Copy)]
+pub struct CategoryText {
+    bytes: [u8; 15],
+    len: u8,
+}
+
+impl CategoryText {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Built from an ASCII kind name, a colon and ASCII digits.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl CategoryId {
+    /// The id as text (`matter:06002`) without allocating.
+    pub fn text(&self) -> CategoryText {
+        let mut bytes = [0u8; 15];
+        let mut len = 0;
+        for part in [self.kind.name().as_bytes(), b":", &self.code] {
+            bytes[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        CategoryText {
+            bytes,
+            len: len as u8,
+        }
+    }
+}
+
 impl fmt::Display for CategoryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.kind.name(), self.code())
+        f.write_str(self.text().as_str())
     }
 }
 

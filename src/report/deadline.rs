@@ -209,10 +209,10 @@ impl DeadlineRules {
 
     /// The working-time limit of a category, in minutes.
     pub fn limit_minutes(&self, category: CategoryId) -> i64 {
-        let id = category.to_string();
+        let id = category.text();
         self.parsed
             .iter()
-            .find(|(p, _)| id.starts_with(p.as_str()))
+            .find(|(p, _)| id.as_str().starts_with(p.as_str()))
             .map_or(self.default_minutes, |(_, m)| *m)
     }
 

@@ -523,7 +523,7 @@ impl<'a> HistoryGenerator<'a> {
             rework: 0,
             extensions: 0,
             escalations: 0,
-            responsible: r.placement.responsible.clone(),
+            responsible: r.placement.responsible.to_string(),
             updated_at: r.reported_at,
             events: Vec::new(),
         };

@@ -1,6 +1,8 @@
 //! Intake: turns a validated report into what the store writes, placing it in its grids (by the
 //! assignment engine), in H3 cells, and giving it its deadline.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use h3o::{LatLng, LatLngIndexer, Resolution};
 
@@ -9,7 +11,6 @@ use super::deadline::DeadlineRules;
 use super::model::Channel;
 use crate::assign::{Assigner, Assignment, Method};
 use crate::coords::Wgs84Point;
-use crate::grid::code::Level;
 use crate::store::record::{CITY_QUEUE, H3_RESOLUTIONS, NewReport, Placement, RawLocation};
 
 /// A report as a client states it, already validated field by field.
@@ -35,37 +36,31 @@ pub struct ReportDraft {
     pub idempotency_key: Option<String>,
 }
 
-/// Where an assignment puts a point, as codes.
+/// Where an assignment puts a point, as codes (shared with the registry, not copied).
 pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
     let set = assigner.grids();
-    let code = |id| set.grid(id).code.as_str().to_owned();
-    let mut p = Placement {
-        district: None,
-        grid_l1: None,
-        grid_l2: None,
-        grid_l3: None,
+    let code = |id| set.grid(id).code.shared();
+    let city = || Arc::<str>::from(CITY_QUEUE);
+    let [district, grid_l1, grid_l2, grid_l3] = a
+        .grid
+        .map_or([None; 4], |g| *set.partition_chain(g))
+        .map(|id| id.map(code));
+    Placement {
+        district,
+        grid_l1,
+        grid_l2,
+        grid_l3,
         micro: a.micro.map(code),
         exclusive: a.exclusive.iter().map(|&id| code(id)).collect(),
-        assigned_grid: a.grid.map_or_else(|| CITY_QUEUE.to_string(), code),
-        method: a.method.name().to_string(),
+        assigned_grid: a.grid.map_or_else(city, code),
+        method: a.method,
         distance_m: if a.method == Method::Snapped {
             a.distance_m
         } else {
             0.0
         },
-        responsible: a.responsible.map_or_else(|| CITY_QUEUE.to_string(), code),
-    };
-    for id in assigner.chain(a) {
-        let slot = match set.grid(id).level() {
-            Level::District => &mut p.district,
-            Level::One => &mut p.grid_l1,
-            Level::Two => &mut p.grid_l2,
-            Level::Three => &mut p.grid_l3,
-            Level::Micro | Level::Exclusive => continue,
-        };
-        *slot = Some(code(id));
+        responsible: a.responsible.map_or_else(city, code),
     }
-    p
 }
 
 /// The H3 cells of a point at [`H3_RESOLUTIONS`], as raw 64-bit indexes: at each resolution

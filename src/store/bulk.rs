@@ -63,7 +63,7 @@ fn report_rows(rows: &[HistoricReport]) -> Result<RecordBatch, StoreError> {
         .map(|r| {
             let mut n = r.report.clone();
             n.deadline = r.outcome.deadline;
-            n.placement.responsible.clone_from(&r.outcome.responsible);
+            n.placement.responsible = r.outcome.responsible.as_str().into();
             n
         })
         .collect();

@@ -1,6 +1,7 @@
 //! New reports as Arrow columns, appended to DuckDB in one call per batch: far cheaper than
 //! binding ~50 values per row one at a time.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use super::record::NewReport;
 use crate::report::ReportId;
+use crate::report::category::CategoryText;
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -87,11 +89,24 @@ pub fn reports_batch(
     let n = rows.len();
     let r = || rows.iter().map(|(_, r)| *r);
     let now_col = || stamps(std::iter::repeat_n(Some(micros(now)), n));
-    let photos: Vec<String> = r()
-        .map(|x| serde_json::to_string(&x.photos).unwrap_or_else(|_| "[]".into()))
+    // Most reports have no photos and lie in no exclusive grid: those cost no allocation.
+    let photos: Vec<Cow<'_, str>> = r()
+        .map(|x| {
+            if x.photos.is_empty() {
+                Cow::Borrowed("[]")
+            } else {
+                Cow::Owned(serde_json::to_string(&x.photos).unwrap_or_else(|_| "[]".into()))
+            }
+        })
         .collect();
-    let exclusive: Vec<String> = r().map(|x| x.placement.exclusive.join(",")).collect();
-    let categories: Vec<String> = r().map(|x| x.category.to_string()).collect();
+    let exclusive: Vec<Cow<'_, str>> = r()
+        .map(|x| match x.placement.exclusive.as_slice() {
+            [] => Cow::Borrowed(""),
+            [one] => Cow::Borrowed(&**one),
+            many => Cow::Owned(many.join(",")),
+        })
+        .collect();
+    let categories: Vec<CategoryText> = r().map(|x| x.category.text()).collect();
     let h3 = |i: usize| Arc::new(r().map(|x| x.h3[i]).collect::<UInt64Array>()) as ArrayRef;
     let columns: Vec<(&str, DataType, ArrayRef)> = vec![
         (
@@ -109,7 +124,7 @@ pub fn reports_batch(
         (
             "category",
             Utf8,
-            text(categories.iter().map(String::as_str)),
+            text(categories.iter().map(CategoryText::as_str)),
         ),
         (
             "description",
@@ -121,7 +136,7 @@ pub fn reports_batch(
             Utf8,
             opt_text(r().map(|x| x.reporter_ref.as_deref())),
         ),
-        ("photos", Utf8, text(photos.iter().map(String::as_str))),
+        ("photos", Utf8, text(photos.iter().map(|p| &**p))),
         (
             "raw_lon",
             Float64,
@@ -173,20 +188,16 @@ pub fn reports_batch(
             Utf8,
             opt_text(r().map(|x| x.placement.micro.as_deref())),
         ),
-        (
-            "exclusive",
-            Utf8,
-            text(exclusive.iter().map(String::as_str)),
-        ),
+        ("exclusive", Utf8, text(exclusive.iter().map(|e| &**e))),
         (
             "assigned_grid",
             Utf8,
-            text(r().map(|x| x.placement.assigned_grid.as_str())),
+            text(r().map(|x| &*x.placement.assigned_grid)),
         ),
         (
             "assign_method",
             Utf8,
-            text(r().map(|x| x.placement.method.as_str())),
+            text(r().map(|x| x.placement.method.name())),
         ),
         (
             "assign_distance_m",
@@ -199,7 +210,7 @@ pub fn reports_batch(
         (
             "responsible",
             Utf8,
-            text(r().map(|x| x.placement.responsible.as_str())),
+            text(r().map(|x| &*x.placement.responsible)),
         ),
         (
             "deadline",

@@ -1,6 +1,8 @@
 //! Reads: one report, its history, and filtered listings with cursor paging. Reads run on their
 //! own connections and see committed data only, so they never wait for the writer.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use duckdb::types::Value;
 use duckdb::{Connection, OptionalExt, Row};
@@ -32,6 +34,11 @@ where
     })
 }
 
+/// A nullable grid code column.
+fn code(r: &Row<'_>, i: usize) -> Result<Option<Arc<str>>, duckdb::Error> {
+    Ok(r.get::<_, Option<String>>(i)?.map(Arc::from))
+}
+
 fn report_from_row(r: &Row<'_>, now: DateTime<Utc>) -> Result<ReportRecord, duckdb::Error> {
     let photos: String = r.get(5)?;
     let exclusive: String = r.get(17)?;
@@ -56,20 +63,20 @@ fn report_from_row(r: &Row<'_>, now: DateTime<Utc>) -> Result<ReportRecord, duck
         lat: r.get(10)?,
         h3_r10: format!("{h3:x}"),
         placement: Placement {
-            district: r.get(12)?,
-            grid_l1: r.get(13)?,
-            grid_l2: r.get(14)?,
-            grid_l3: r.get(15)?,
-            micro: r.get(16)?,
+            district: code(r, 12)?,
+            grid_l1: code(r, 13)?,
+            grid_l2: code(r, 14)?,
+            grid_l3: code(r, 15)?,
+            micro: code(r, 16)?,
             exclusive: exclusive
                 .split(',')
                 .filter(|s| !s.is_empty())
-                .map(str::to_string)
+                .map(Arc::from)
                 .collect(),
-            assigned_grid: r.get(18)?,
-            method: r.get(19)?,
+            assigned_grid: r.get::<_, String>(18)?.into(),
+            method: parse(r.get(19)?, "assign_method")?,
             distance_m: r.get(20)?,
-            responsible: r.get(21)?,
+            responsible: r.get::<_, String>(21)?.into(),
         },
         status,
         reported_at: r.get(23)?,

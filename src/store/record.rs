@@ -1,35 +1,47 @@
 //! What the store keeps of a report: the row written at intake, the row read back, and the
 //! history entries.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::assign::Method;
 use crate::report::{CategoryId, Channel, Rating, ReportId, Status};
 
-/// Where a report lies, decided by the assignment engine at intake.
+/// Where a report lies, decided by the assignment engine at intake. Codes are shared with
+/// the grid registry (and between the reports placed in the same grid) rather than copied.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Placement {
     /// District code (6 digits), if the point is in the city.
-    pub district: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub district: Option<Arc<str>>,
     /// Level-1 grid (street/town).
-    pub grid_l1: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub grid_l1: Option<Arc<str>>,
     /// Level-2 grid (community/village).
-    pub grid_l2: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub grid_l2: Option<Arc<str>>,
     /// Level-3 grid.
-    pub grid_l3: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub grid_l3: Option<Arc<str>>,
     /// Micro-grid.
-    pub micro: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub micro: Option<Arc<str>>,
     /// Exclusive grids covering the point, in order of precedence.
-    pub exclusive: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub exclusive: Vec<Arc<str>>,
     /// The grid the engine routed to (a level-3 grid, a fallback area, or `city`).
-    pub assigned_grid: String,
+    #[schema(value_type = String)]
+    pub assigned_grid: Arc<str>,
     /// How the engine decided: interior, boundary, snapped, fallback, city_queue.
-    pub method: String,
+    pub method: Method,
     /// Distance in metres to a snapped grid (0 otherwise).
     pub distance_m: f32,
     /// Whose head is responsible (an exclusive grid or the assigned grid).
-    pub responsible: String,
+    #[schema(value_type = String)]
+    pub responsible: Arc<str>,
 }
 
 /// The code used for the city operation centre's queue.
