@@ -419,3 +419,22 @@ fn centre_lat(set: &GridSet) -> f64 {
         });
     (lo + hi) / 2.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn methods_read_back_from_their_names() {
+        for m in [
+            Method::Interior,
+            Method::Boundary,
+            Method::Snapped,
+            Method::Fallback,
+            Method::CityQueue,
+        ] {
+            assert_eq!(m.name().parse::<Method>(), Ok(m));
+        }
+        assert!("inside".parse::<Method>().is_err());
+    }
+}

@@ -431,5 +431,40 @@ mod tests {
         assert_eq!(set.parent(id("410171001")), Some(id("410102")));
         // Neither by code nor by containment: an orphan.
         assert_eq!(set.orphans(), [id("410199001")]);
+        // The partition chain follows the resolved parents, not the code.
+        assert_eq!(
+            set.partition_chain(id("410171001")),
+            &[Some(id("410102")), Some(id("410171001")), None, None]
+        );
+        assert_eq!(
+            set.partition_chain(id("410199001")),
+            &[None, Some(id("410199001")), None, None]
+        );
+    }
+
+    #[test]
+    fn partition_chains_name_each_level_of_the_hierarchy() {
+        let v = Validity::since(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        let set = GridSet::new(vec![
+            square("410102", 0.0, v),
+            square("410102001", 0.0, v),
+            square("410102001002", 0.0, v),
+            square("410102001002003", 0.0, v),
+            square("410102001002003004", 0.0, v),
+        ]);
+        let id = |c: &str| set.id_of(&GridCode::parse(c).unwrap()).unwrap();
+        let full = [
+            Some(id("410102")),
+            Some(id("410102001")),
+            Some(id("410102001002")),
+            Some(id("410102001002003")),
+        ];
+        // A micro-grid's chain stops at its level-3 grid.
+        assert_eq!(set.partition_chain(id("410102001002003004")), &full);
+        assert_eq!(set.partition_chain(id("410102001002003")), &full);
+        assert_eq!(
+            set.partition_chain(id("410102001")),
+            &[full[0], full[1], None, None]
+        );
     }
 }

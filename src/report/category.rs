@@ -256,4 +256,14 @@ mod tests {
             Err(CategoryError::Malformed(_))
         ));
     }
+
+    #[test]
+    fn every_class_reads_back_from_its_text() {
+        let c = Catalog::from_csv(EMBEDDED_CSV.as_bytes()).unwrap();
+        for class in c.classes() {
+            let text = class.id.text();
+            assert_eq!(text.as_str().parse::<CategoryId>(), Ok(class.id));
+            assert_eq!(class.id.to_string(), text.as_str());
+        }
+    }
 }
