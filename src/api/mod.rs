@@ -423,6 +423,17 @@ async fn reload_on_hangup(state: Arc<AppState>) {
     }
 }
 
+/// Folds the request durations recorded since the last pass into their histograms, every few
+/// seconds. The recorder keeps every sample until then, so without this a server that nobody
+/// scrapes would grow by each request it answers.
+async fn drain_histograms(metrics: PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics.run_upkeep();
+    }
+}
+
 /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
 pub async fn serve(
     state: Arc<AppState>,
@@ -442,6 +453,7 @@ pub async fn serve(
         })
     };
     let reloader = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
+    let upkeep = tokio::spawn(drain_histograms(state.metrics.clone()));
     let warm = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -465,6 +477,7 @@ pub async fn serve(
         .await;
     pruner.abort();
     reloader.abort();
+    upkeep.abort();
     let flushed = tokio::task::spawn_blocking(move || store.shutdown())
         .await
         .map_err(std::io::Error::other)?;
