@@ -26,7 +26,7 @@ fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
 fn grid(code: &str, shape: MultiPolygon<f64>, kind: Option<ExclusiveKind>) -> Grid {
     Grid {
         code: GridCode::parse(code).unwrap(),
-        name: code.to_string(),
+        name: code.into(),
         parent: None,
         kind,
         geometry: shape,

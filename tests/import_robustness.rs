@@ -303,7 +303,7 @@ fn shapefiles_are_read_with_their_attributes() {
     let names: Vec<(&str, &str)> = out
         .grids
         .iter()
-        .map(|g| (g.code.as_str(), g.name.as_str()))
+        .map(|g| (g.code.as_str(), &*g.name))
         .collect();
     assert_eq!(
         names,

@@ -184,7 +184,10 @@ fn places_in(
                         .iter()
                         .map(|&id| set.grid(id).code.as_str().to_string())
                         .collect(),
-                    names: ids.iter().map(|&id| set.grid(id).name.clone()).collect(),
+                    names: ids
+                        .iter()
+                        .map(|&id| set.grid(id).name.to_string())
+                        .collect(),
                 },
                 neighbours,
             })

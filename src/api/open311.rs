@@ -191,7 +191,7 @@ fn grid_name(state: &AppState, code: &str) -> Option<String> {
     let grids = state.in_force();
     let set = grids.set();
     let id = set.id_of(&GridCode::parse(code).ok()?)?;
-    Some(set.grid(id).name.clone())
+    Some(set.grid(id).name.to_string())
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

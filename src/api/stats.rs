@@ -253,7 +253,7 @@ fn name_rows(state: &AppState, by: Grouping, rows: Vec<(String, KpiCounts)>) -> 
                 Grouping::Grid(_) => GridCode::parse(&key)
                     .ok()
                     .and_then(|c| set.id_of(&c))
-                    .map(|id| set.grid(id).name.clone()),
+                    .map(|id| set.grid(id).name.to_string()),
                 Grouping::Category => key
                     .parse()
                     .ok()
@@ -402,7 +402,7 @@ pub async fn ranking(
             let g = set.grid(id);
             by_code.remove(g.code.as_str()).unwrap_or_else(|| KpiRow {
                 key: g.code.as_str().to_string(),
-                name: Some(g.name.clone()),
+                name: Some(g.name.to_string()),
                 kpis: KpiSummary::default(),
             })
         })

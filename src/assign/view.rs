@@ -1,20 +1,25 @@
 //! An assignment spelled out with codes and names, as reporting apps and files need it.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{Assigner, Assignment, Method};
 use crate::grid::code::Level;
 use crate::grid::model::{ExclusiveKind, GridId};
 
-/// One grid as named in an answer.
+/// One grid as named in an answer. Code and name are shared with the registry: an answer
+/// names up to seven grids, and copying their text was most of the cost of spelling it out.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct GridRef {
     /// Level.
     pub level: Level,
     /// Code.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: Arc<str>,
     /// Name.
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: Arc<str>,
     /// Kind, for exclusive grids.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ExclusiveKind>,
@@ -43,8 +48,8 @@ impl Assigner {
         let g = self.grids().grid(id);
         GridRef {
             level: g.level(),
-            code: g.code.to_string(),
-            name: g.name.clone(),
+            code: g.code.shared(),
+            name: Arc::clone(&g.name),
             kind: g.kind,
         }
     }
@@ -87,34 +92,34 @@ impl AssignmentView {
             self.chain
                 .iter()
                 .find(|g| g.level == level)
-                .map(|g| g.code.clone())
+                .map(|g| g.code.to_string())
                 .unwrap_or_default()
         };
         [
             self.method.name().to_string(),
             self.chain
                 .first()
-                .map(|g| g.code.clone())
+                .map(|g| g.code.to_string())
                 .unwrap_or_default(),
             at(Level::Two),
             at(Level::One),
             at(Level::District),
             self.micro
                 .as_ref()
-                .map(|g| g.code.clone())
+                .map(|g| g.code.to_string())
                 .unwrap_or_default(),
             self.exclusive
                 .iter()
-                .map(|g| g.code.as_str())
+                .map(|g| &*g.code)
                 .collect::<Vec<_>>()
                 .join(";"),
             self.responsible
                 .as_ref()
-                .map(|g| g.code.clone())
+                .map(|g| g.code.to_string())
                 .unwrap_or_default(),
             self.chain
                 .first()
-                .map(|g| g.name.clone())
+                .map(|g| g.name.to_string())
                 .unwrap_or_default(),
             if self.method == Method::Snapped {
                 format!("{:.1}", self.distance_m)

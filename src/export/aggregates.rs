@@ -98,7 +98,7 @@ pub fn kpi_table(
         let area_km2 = area_m2(&g.geometry) / 1e6;
         let mut row = vec![
             Value::Text(g.code.as_str().to_string()),
-            Value::Text(g.name.clone()),
+            Value::Text(g.name.to_string()),
             Value::Text(g.level().name().to_string()),
             grids.parent(id).map_or(Value::Null, |p| {
                 Value::Text(grids.grid(p).code.as_str().to_string())

@@ -32,7 +32,7 @@ fn row(set: &GridSet, id: GridId) -> [String; 7] {
     let g = set.grid(id);
     [
         g.code.to_string(),
-        g.name.clone(),
+        g.name.to_string(),
         g.level().name().to_string(),
         set.parent(id)
             .map(|p| set.grid(p).code.to_string())

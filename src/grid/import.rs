@@ -708,7 +708,7 @@ pub fn to_grids(
             .first_property(&["parent", "parent_code"])
             .and_then(|p| GridCode::parse(p).ok());
         out.grids.push(Grid {
-            name: f.property(name_field).unwrap_or(code.as_str()).to_string(),
+            name: f.property(name_field).unwrap_or(code.as_str()).into(),
             kind: f
                 .property("kind")
                 .map(ExclusiveKind::from_name)

@@ -1,6 +1,7 @@
 //! The grid model: grids, their versions, and a grid set with its resolved hierarchy.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use geo::{BoundingRect, Contains, InteriorPoint, MultiPolygon, Rect};
@@ -107,8 +108,8 @@ impl Validity {
 pub struct Grid {
     /// The grid's code; its level follows from it.
     pub code: GridCode,
-    /// Human name (e.g. 碧沙岗社区居委会).
-    pub name: String,
+    /// Human name (e.g. 碧沙岗社区居委会), shared with every answer that names the grid.
+    pub name: Arc<str>,
     /// The parent as given by the source, when the source names one that differs from the
     /// code prefix (functional-zone streets, exclusive grids owned elsewhere).
     pub parent: Option<GridCode>,

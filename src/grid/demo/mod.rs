@@ -406,7 +406,7 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
     for (code, name, shape) in &districts {
         grids.push(Grid {
             code: code.clone(),
-            name: name.clone(),
+            name: name.as_str().into(),
             parent: None,
             kind: None,
             geometry: shape_rounded(shape),
@@ -421,7 +421,7 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
             .then(|| districts[level1.parent[i]].0.clone());
         grids.push(Grid {
             code: unit.code.clone(),
-            name: unit.name.clone(),
+            name: unit.name.as_str().into(),
             parent,
             kind: None,
             geometry: shape,
@@ -431,7 +431,7 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
     for (i, shape) in polygons(&mesh, &level2).into_iter().enumerate() {
         grids.push(Grid {
             code: community_units[i].code.clone(),
-            name: community_units[i].name.clone(),
+            name: community_units[i].name.as_str().into(),
             parent: None,
             kind: None,
             geometry: shape,
@@ -458,7 +458,7 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
     for (i, shape) in l3_shapes.into_iter().enumerate() {
         grids.push(Grid {
             code: l3_codes[l3_index[i]].clone(),
-            name: l3_names[l3_index[i]].clone(),
+            name: l3_names[l3_index[i]].as_str().into(),
             parent: None,
             kind: None,
             geometry: shape,
@@ -472,7 +472,7 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
         mseq[p] += 1;
         grids.push(Grid {
             code: l3_codes[l3_index[p]].child(mseq[p])?,
-            name: format!("{}{}号微网格", l3_names[l3_index[p]], mseq[p]),
+            name: format!("{}{}号微网格", l3_names[l3_index[p]], mseq[p]).into(),
             parent: None,
             kind: None,
             geometry: micro_shapes[i].clone(),
@@ -494,7 +494,8 @@ pub fn generate(cfg: &DemoConfig, progress: &dyn Fn(&str)) -> Result<Vec<Grid>, 
                 short_name(&street.name),
                 kind_label(e.kind),
                 eseq[e.street]
-            ),
+            )
+            .into(),
             parent: None,
             kind: Some(e.kind),
             geometry: shape,
