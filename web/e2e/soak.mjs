@@ -1,13 +1,18 @@
 // A soak of the map wall: the page stays open in Debian's Chromium (headless) while reports
 // stream in through the API and the wall is used the way an operation centre uses it (time
 // windows switched, heat and KPI modes toggled, a district opened and left). Every minute it
-// forces a garbage collection and samples the page's memory and object counts; at the end it
-// prints the trend of each after a warm-up, per hour, and fails when one keeps growing.
+// puts the wall back in the same state (the whole city, 30 days, heat), forces a garbage
+// collection and samples the page's memory and object counts, so that samples differ by time
+// alone and not by what happened to be on screen. At the end it prints the trend of each
+// after a warm-up, per hour, and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also
+// takes a heap snapshot after the warm-up and at the end and prints which kinds of object grew.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
-// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
+// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), SOAK_HEAP_DIFF,
+// CHROMIUM.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 import { launchBrowser } from './browser.mjs';
 
@@ -30,24 +35,42 @@ await page.goto(`${base}/?key=${encodeURIComponent(wallKey)}`);
 await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60000 });
 const cdp = await page.context().newCDPSession(page);
 await cdp.send('Performance.enable');
+const home = await page.evaluate(() => {
+  const m = window.gridscopeWall.map();
+  return { zoom: m.getZoom(), center: m.getCenter().toArray() };
+});
 
-/** Resident memory of the browser this script started (all its processes: page, GPU, workers), MB. */
-function browserRssMb() {
-  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,rss=']).toString().trim().split('\n')
+/**
+ * Proportional memory (PSS) of the browser this script started, summed over its processes
+ * (page, GPU, utility), MB. PSS shares each shared page among the processes that map it, so
+ * the sum counts every page once, where a sum of RSS counts shared pages in every process.
+ */
+function browserPssMb() {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=']).toString().trim().split('\n')
     .map((l) => l.trim().split(/\s+/).map(Number));
   const mine = new Set([process.pid]);
   let total = 0;
   for (let grew = true; grew;) {
     grew = false;
-    for (const [pid, ppid, rss] of rows) {
+    for (const [pid, ppid] of rows) {
       if (mine.has(ppid) && !mine.has(pid)) {
         mine.add(pid);
-        total += rss;
+        total += pssKb(pid);
         grew = true;
       }
     }
   }
   return total / 1024;
+}
+
+/** A process's PSS in kB (0 when it has gone). */
+function pssKb(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+) kB/m);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Memory and object counts after a full collection. */
@@ -62,7 +85,7 @@ async function sample() {
   }));
   return {
     heapMb: m.JSHeapUsedSize / 1e6,
-    browserMb: browserRssMb(),
+    browserMb: browserPssMb(),
     nodes: m.Nodes,
     listeners: m.JSEventListeners,
     documents: m.Documents,
@@ -101,6 +124,57 @@ async function useTheWall(round) {
   }
 }
 
+/** The state every sample is taken in: the whole city as first shown, the last 30 days, heat. */
+async function settle() {
+  await page.click('#timebar [data-window="30d"]');
+  await page.click('#mode [data-mode="heat"]');
+  await page.evaluate((h) => window.gridscopeWall.map().jumpTo(h), home);
+  await page.waitForTimeout(4000);
+}
+
+/** Object counts and sizes by constructor in a heap snapshot taken now. */
+async function heapCensus() {
+  const chunks = [];
+  const collect = (e) => chunks.push(e.chunk);
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', collect);
+  await cdp.send('HeapProfiler.collectGarbage');
+  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  cdp.off('HeapProfiler.addHeapSnapshotChunk', collect);
+  const snap = JSON.parse(chunks.join(''));
+  const fields = snap.snapshot.meta.node_fields;
+  const types = snap.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
+  const census = new Map();
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const type = types[snap.nodes[i + iType]];
+    // Objects and closures by constructor or function name; values (strings, numbers, code)
+    // by their kind alone, as their names are their contents.
+    const named = type === 'object' || type === 'closure' || type === 'native';
+    const key = named ? `${type}:${snap.strings[snap.nodes[i + iName]]}`.slice(0, 80) : type;
+    const c = census.get(key) ?? { count: 0, bytes: 0 };
+    c.count += 1;
+    c.bytes += snap.nodes[i + iSize];
+    census.set(key, c);
+  }
+  return census;
+}
+
+/** Prints the kinds of object that grew most between two censuses. */
+function printGrowth(before, after) {
+  const rows = [...after].map(([k, a]) => {
+    const b = before.get(k) ?? { count: 0, bytes: 0 };
+    return { k, count: a.count - b.count, bytes: a.bytes - b.bytes };
+  }).sort((x, y) => y.bytes - x.bytes);
+  const total = rows.reduce((t, r) => t + r.bytes, 0);
+  console.log(`heap snapshot growth: ${(total / 1e6).toFixed(2)} MB in total; largest:`);
+  for (const r of rows.slice(0, 15)) {
+    console.log(`  ${(r.bytes / 1e3).toFixed(1).padStart(9)} kB ${String(r.count).padStart(7)} objects  ${r.k}`);
+  }
+}
+
+const heapDiff = process.env.SOAK_HEAP_DIFF === '1';
+let censusAfterWarmup = null;
 const samples = [];
 const started = Date.now();
 const end = started + minutes * 60000;
@@ -116,14 +190,17 @@ const creator = (async () => {
 })();
 for (let minute = 1; minute <= minutes; minute += 1) {
   await useTheWall(minute).catch((e) => errors.push(`using the wall: ${e.message}`));
-  const wait = started + minute * 60000 - Date.now();
+  const wait = started + minute * 60000 - 5000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
+  await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
   const s = await sample();
   samples.push({ minute, ...s });
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, browser ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, browser PSS ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
+  if (heapDiff && minute === Math.floor(minutes / 3)) censusAfterWarmup = await heapCensus();
 }
 await creator;
+if (censusAfterWarmup) printGrowth(censusAfterWarmup, await heapCensus());
 
 /** Least-squares slope of `key` per hour over the samples after the first third (warm-up). */
 function perHour(key) {
