@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-import { launchBrowser } from './browser.mjs';
+import { openPage } from './cdp.mjs';
 
 const base = process.env.WALL_URL;
 const wallKey = process.env.WALL_KEY;
@@ -26,14 +26,17 @@ if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
   process.exit(2);
 }
 
-const browser = await launchBrowser();
-const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+// The page is driven over the DevTools protocol without Playwright, which would turn on the
+// Network domain and so make Chromium keep a copy of every response (see cdp.mjs).
+const page = await openPage({ width: 1920, height: 1080 });
+const cdp = page;
 const errors = [];
-page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(e.message));
+page.on('Runtime.consoleAPICalled', (e) => {
+  if (e.type === 'error') errors.push(e.args.map((a) => a.value ?? a.description).join(' '));
+});
+page.on('Runtime.exceptionThrown', (e) => errors.push(e.exceptionDetails.exception?.description ?? e.exceptionDetails.text));
 await page.goto(`${base}/?key=${encodeURIComponent(wallKey)}`);
-await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60000 });
-const cdp = await page.context().newCDPSession(page);
+await page.waitForFunction(() => document.body.dataset.ready, 60000);
 await cdp.send('Performance.enable');
 const home = await page.evaluate(() => {
   const m = window.gridscopeWall.map();
@@ -232,5 +235,5 @@ if (failedCreates) {
   failed = true;
   console.log(`FAIL ${failedCreates} report creations failed`);
 }
-await browser.close();
+await page.close();
 process.exit(failed ? 1 : 0);

@@ -1,0 +1,135 @@
+// A page in Debian's Chromium driven over the DevTools protocol directly, with only the
+// domains a memory soak needs. Playwright turns on the Network domain for every page it
+// drives, and Chromium then keeps a copy of each response for the debugger: in a long soak
+// that copy, not the page, is what grows. A wall has no debugger attached, so the soak drives
+// its page this way instead. Needs Node's WebSocket (`node --experimental-websocket` on 20).
+//
+// Environment: CHROMIUM (the browser, default /usr/bin/chromium).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { WALL_FLAGS } from './browser.mjs';
+
+/** Chromium started headless with a debugging port, and one page in it. */
+export async function openPage({ width, height }) {
+  const profile = mkdtempSync(join(tmpdir(), 'gridscope-soak-'));
+  const proc = spawn(process.env.CHROMIUM ?? '/usr/bin/chromium', [
+    ...WALL_FLAGS,
+    '--headless',
+    '--remote-debugging-port=0',
+    `--user-data-dir=${profile}`,
+    `--window-size=${width},${height}`,
+    'about:blank',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const endpoint = await new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error('Chromium did not open its debugging port')), 30000);
+    proc.stderr.on('data', (d) => {
+      text += d;
+      const m = text.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`Chromium exited (${code}): ${text.slice(-500)}`)));
+  });
+  const ws = new WebSocket(endpoint);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot connect to ${endpoint}`));
+  });
+
+  let nextId = 1;
+  const pending = new Map();
+  const listeners = new Map();
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(e.data);
+    if (msg.id !== undefined) {
+      const p = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.error) p?.reject(new Error(`${p.method}: ${msg.error.message}`));
+      else p?.resolve(msg.result);
+    } else {
+      for (const f of listeners.get(msg.method) ?? []) f(msg.params);
+    }
+  };
+  const call = (method, params = {}, sessionId = undefined) => new Promise((resolve, reject) => {
+    const id = nextId++;
+    pending.set(id, { resolve, reject, method });
+    ws.send(JSON.stringify({ id, method, params, sessionId }));
+  });
+
+  const { targetId } = await call('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await call('Target.attachToTarget', { targetId, flatten: true });
+  const send = (method, params) => call(method, params, sessionId);
+  await send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
+  await send('Page.enable');
+  await send('Runtime.enable');
+
+  const evaluate = async (fn, arg) => {
+    const r = await send('Runtime.evaluate', {
+      // Values that do not survive JSON (a map object a call returned, say) come back as null.
+      expression: `Promise.resolve((${fn})(${JSON.stringify(arg ?? null)}))
+        .then((v) => { try { return JSON.parse(JSON.stringify(v ?? null)); } catch { return null; } })`,
+      awaitPromise: true,
+      returnByValue: true,
+    });
+    if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
+    return r.result.value;
+  };
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  return {
+    /** Sends a protocol command to the page. */
+    send,
+    /** Calls `f` with the parameters of each `event`; `off` stops it. */
+    on(event, f) {
+      listeners.set(event, [...(listeners.get(event) ?? []), f]);
+    },
+    off(event, f) {
+      listeners.set(event, (listeners.get(event) ?? []).filter((g) => g !== f));
+    },
+    /** Loads `url` and waits for its load event. */
+    async goto(url) {
+      const loaded = new Promise((resolve) => {
+        const done = () => {
+          this.off('Page.loadEventFired', done);
+          resolve();
+        };
+        this.on('Page.loadEventFired', done);
+      });
+      await send('Page.navigate', { url });
+      await loaded;
+    },
+    /** Runs `fn(arg)` in the page and returns its (JSON) value. */
+    evaluate,
+    /** Clicks the element `selector` names. */
+    click: (selector) => evaluate((s) => {
+      const el = document.querySelector(s);
+      if (!el) throw new Error(`no element ${s}`);
+      el.click();
+    }, selector),
+    /** Waits until `fn()` is truthy in the page. */
+    async waitForFunction(fn, timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      while (!(await evaluate(fn))) {
+        if (Date.now() > until) throw new Error('timed out waiting in the page');
+        await sleep(200);
+      }
+    },
+    waitForTimeout: sleep,
+    /** Closes the browser and removes its profile. */
+    async close() {
+      await call('Browser.close').catch(() => {});
+      ws.close();
+      await new Promise((resolve) => (proc.exitCode !== null ? resolve() : proc.on('exit', resolve)));
+      rmSync(profile, { recursive: true, force: true });
+    },
+    /** The browser's process id (its children are the page, GPU and utility processes). */
+    pid: proc.pid,
+  };
+}
