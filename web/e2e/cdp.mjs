@@ -129,7 +129,5 @@ export async function openPage({ width, height }) {
       await new Promise((resolve) => (proc.exitCode !== null ? resolve() : proc.on('exit', resolve)));
       rmSync(profile, { recursive: true, force: true });
     },
-    /** The browser's process id (its children are the page, GPU and utility processes). */
-    pid: proc.pid,
   };
 }
