@@ -295,10 +295,12 @@ impl Import {
             answer,
             version,
         } = self;
-        chunks
-            .send(ImportChunk::Done)
+        // The send waits while the writer is still storing earlier chunks: off the async
+        // workers, which go on serving other requests meanwhile.
+        tokio::task::spawn_blocking(move || chunks.send(ImportChunk::Done))
+            .await
+            .map_err(|e| StoreError::Internal(format!("import task: {e}")))?
             .map_err(|_| StoreError::Closed)?;
-        drop(chunks);
         let created = answer.await.map_err(|_| StoreError::Closed)??;
         version.fetch_add(1, Ordering::AcqRel);
         Ok(created)
