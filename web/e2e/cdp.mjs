@@ -69,6 +69,16 @@ export async function openPage({ width, height }) {
   await send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
   await send('Page.enable');
   await send('Runtime.enable');
+  // The page's workers (MapLibre decodes tiles in several) each have a heap of their own,
+  // which the page's heap figures leave out: attach to each as it starts.
+  const workers = new Map();
+  const onWorker = (e) => {
+    if (e.targetInfo.type === 'worker') workers.set(e.sessionId, e.targetInfo.url);
+  };
+  const offWorker = (e) => workers.delete(e.sessionId);
+  listeners.set('Target.attachedToTarget', [onWorker]);
+  listeners.set('Target.detachedFromTarget', [offWorker]);
+  await send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true });
 
   const evaluate = async (fn, arg) => {
     const r = await send('Runtime.evaluate', {
@@ -105,6 +115,8 @@ export async function openPage({ width, height }) {
       await send('Page.navigate', { url });
       await loaded;
     },
+    /** Sends a protocol command to each of the page's workers; their answers, in order. */
+    sendToWorkers: (method, params) => Promise.all([...workers.keys()].map((s) => call(method, params, s))),
     /** Runs `fn(arg)` in the page and returns its (JSON) value. */
     evaluate,
     /** Clicks the element `selector` names. */

@@ -2,9 +2,10 @@
 // stream in through the API and the wall is used the way an operation centre uses it (time
 // windows switched, heat and KPI modes toggled, a district opened and left). Every minute it
 // puts the wall back in the same state (the whole city, 30 days, heat), forces a garbage
-// collection and samples the page's memory and object counts, so that samples differ by time
-// alone and not by what happened to be on screen. At the end it prints the trend of each
-// after a warm-up, per hour, and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also
+// collection (in the page and in each of its workers) and samples the page's memory, its
+// workers' heaps and its object counts, so that samples differ by time alone and not by what
+// happened to be on screen. At the end it prints the trend of each after a warm-up, per hour,
+// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also
 // takes a heap snapshot after the warm-up and at the end and prints which kinds of object grew.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
@@ -79,6 +80,8 @@ function pssKb(pid) {
 /** Memory and object counts after a full collection. */
 async function sample() {
   await cdp.send('HeapProfiler.collectGarbage');
+  await page.sendToWorkers('HeapProfiler.collectGarbage');
+  const workerHeaps = await page.sendToWorkers('Runtime.getHeapUsage');
   const { metrics } = await cdp.send('Performance.getMetrics');
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   const page_ = await page.evaluate(() => ({
@@ -88,6 +91,8 @@ async function sample() {
   }));
   return {
     heapMb: m.JSHeapUsedSize / 1e6,
+    workersMb: workerHeaps.reduce((t, h) => t + h.usedSize, 0) / 1e6,
+    workers: workerHeaps.length,
     browserMb: browserPssMb(),
     nodes: m.Nodes,
     listeners: m.JSEventListeners,
@@ -198,7 +203,7 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
   const s = await sample();
   samples.push({ minute, ...s });
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, browser PSS ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
   if (heapDiff && minute === Math.floor(minutes / 3)) censusAfterWarmup = await heapCensus();
 }
@@ -220,7 +225,7 @@ let failed = false;
 console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
-const limits = { heapMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
+const limits = { heapMb: 0.02, workersMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
 for (const [key, share] of Object.entries(limits)) {
   const { slope, mean } = perHour(key);
   const ok = slope <= share * mean;
