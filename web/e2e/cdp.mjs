@@ -69,7 +69,7 @@ export async function openPage({ width, height }) {
   await send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
   await send('Page.enable');
   await send('Runtime.enable');
-  // The page's workers (MapLibre decodes tiles in several) each have a heap of their own,
+  // The page's web workers (MapLibre decodes tiles in them) each have a heap of their own,
   // which the page's heap figures leave out: attach to each as it starts.
   const workers = new Map();
   const onWorker = (e) => {

@@ -5,8 +5,8 @@
 // collection (in the page and in each of its workers) and samples the page's memory, its
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
 // happened to be on screen. At the end it prints the trend of each after a warm-up, per hour,
-// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also
-// takes a heap snapshot after the warm-up and at the end and prints which kinds of object grew.
+// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes a heap snapshot after
+// the warm-up and at the end and prints which kinds of object grew.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
 // SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), SOAK_HEAP_DIFF,
