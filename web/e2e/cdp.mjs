@@ -71,9 +71,9 @@ export async function openPage({ width, height }) {
   await send('Runtime.enable');
   // The page's web workers (MapLibre decodes tiles in them) each have a heap of their own,
   // which the page's heap figures leave out: attach to each as it starts.
-  const workers = new Map();
+  const workers = new Set();
   const onWorker = (e) => {
-    if (e.targetInfo.type === 'worker') workers.set(e.sessionId, e.targetInfo.url);
+    if (e.targetInfo.type === 'worker') workers.add(e.sessionId);
   };
   const offWorker = (e) => workers.delete(e.sessionId);
   listeners.set('Target.attachedToTarget', [onWorker]);
@@ -116,7 +116,7 @@ export async function openPage({ width, height }) {
       await loaded;
     },
     /** Sends a protocol command to each of the page's workers; their answers, in order. */
-    sendToWorkers: (method, params) => Promise.all([...workers.keys()].map((s) => call(method, params, s))),
+    sendToWorkers: (method, params) => Promise.all([...workers].map((s) => call(method, params, s))),
     /** Runs `fn(arg)` in the page and returns its (JSON) value. */
     evaluate,
     /** Clicks the element `selector` names. */

@@ -30,7 +30,6 @@ if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
 // The page is driven over the DevTools protocol without Playwright, which would turn on the
 // Network domain and so make Chromium keep a copy of every response (see cdp.mjs).
 const page = await openPage({ width: 1920, height: 1080 });
-const cdp = page;
 const errors = [];
 page.on('Runtime.consoleAPICalled', (e) => {
   if (e.type === 'error') errors.push(e.args.map((a) => a.value ?? a.description).join(' '));
@@ -38,7 +37,7 @@ page.on('Runtime.consoleAPICalled', (e) => {
 page.on('Runtime.exceptionThrown', (e) => errors.push(e.exceptionDetails.exception?.description ?? e.exceptionDetails.text));
 await page.goto(`${base}/?key=${encodeURIComponent(wallKey)}`);
 await page.waitForFunction(() => document.body.dataset.ready, 60000);
-await cdp.send('Performance.enable');
+await page.send('Performance.enable');
 const home = await page.evaluate(() => {
   const m = window.gridscopeWall.map();
   return { zoom: m.getZoom(), center: m.getCenter().toArray() };
@@ -79,10 +78,10 @@ function pssKb(pid) {
 
 /** Memory and object counts after a full collection. */
 async function sample() {
-  await cdp.send('HeapProfiler.collectGarbage');
+  await page.send('HeapProfiler.collectGarbage');
   await page.sendToWorkers('HeapProfiler.collectGarbage');
   const workerHeaps = await page.sendToWorkers('Runtime.getHeapUsage');
-  const { metrics } = await cdp.send('Performance.getMetrics');
+  const { metrics } = await page.send('Performance.getMetrics');
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   const page_ = await page.evaluate(() => ({
     elements: document.getElementsByTagName('*').length,
@@ -144,10 +143,10 @@ async function settle() {
 async function heapCensus() {
   const chunks = [];
   const collect = (e) => chunks.push(e.chunk);
-  cdp.on('HeapProfiler.addHeapSnapshotChunk', collect);
-  await cdp.send('HeapProfiler.collectGarbage');
-  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
-  cdp.off('HeapProfiler.addHeapSnapshotChunk', collect);
+  page.on('HeapProfiler.addHeapSnapshotChunk', collect);
+  await page.send('HeapProfiler.collectGarbage');
+  await page.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  page.off('HeapProfiler.addHeapSnapshotChunk', collect);
   const snap = JSON.parse(chunks.join(''));
   const fields = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
