@@ -13,6 +13,40 @@ import { join } from 'node:path';
 
 import { WALL_FLAGS } from './browser.mjs';
 
+/** Megabytes in one of memory-infra's size attributes (hexadecimal bytes), or null. */
+function sizeMb(node) {
+  const v = node?.attrs?.size?.value;
+  return v === undefined ? null : parseInt(v, 16) / 1e6;
+}
+
+/** Memory-infra trace events folded into per-kind-of-process totals (see `memoryDump`). */
+function summariseMemoryDump(events) {
+  const kind = new Map();
+  for (const e of events) {
+    if (e.ph === 'M' && e.name === 'process_name') kind.set(e.pid, e.args.name);
+  }
+  const byKind = {};
+  for (const e of events) {
+    const dumps = e.ph === 'v' ? e.args?.dumps : undefined;
+    if (!dumps) continue;
+    const k = kind.get(e.pid) ?? `pid ${e.pid}`;
+    const into = (byKind[k] ??= { footprintMb: 0, allocators: {} });
+    const footprint = dumps.process_totals?.private_footprint_bytes;
+    if (footprint) into.footprintMb += parseInt(footprint, 16) / 1e6;
+    const allocators = dumps.allocators ?? {};
+    // A node without a size of its own holds the sum of its children's.
+    const size = (name) => sizeMb(allocators[name]) ?? Object.keys(allocators)
+      .filter((c) => c.startsWith(`${name}/`) && !c.slice(name.length + 1).includes('/'))
+      .reduce((t, c) => t + size(c), 0);
+    for (const name of Object.keys(allocators)) {
+      if (name.includes('/')) continue;
+      const mb = size(name);
+      into.allocators[name] = (into.allocators[name] ?? 0) + mb;
+    }
+  }
+  return byKind;
+}
+
 /** Chromium started headless with a debugging port, and one page in it. */
 export async function openPage({ width, height }) {
   const profile = mkdtempSync(join(tmpdir(), 'gridscope-soak-'));
@@ -114,6 +148,37 @@ export async function openPage({ width, height }) {
       });
       await send('Page.navigate', { url });
       await loaded;
+    },
+    /**
+     * The browser's own account of its memory (memory-infra), summed over processes of the
+     * same kind: for each kind ("Renderer", "GPU Process", "Browser"...) its private footprint
+     * and the size held by each allocator (malloc, partition_alloc, v8, blink_gc, cc, gpu...),
+     * MB. Where the process total says that memory grows, this says which allocator holds it.
+     */
+    async memoryDump() {
+      const events = [];
+      const collect = (e) => events.push(...e.value);
+      this.on('Tracing.dataCollected', collect);
+      const complete = new Promise((resolve) => {
+        const done = () => {
+          this.off('Tracing.tracingComplete', done);
+          resolve();
+        };
+        this.on('Tracing.tracingComplete', done);
+      });
+      await call('Tracing.start', {
+        traceConfig: {
+          includedCategories: ['disabled-by-default-memory-infra'],
+          excludedCategories: ['*'],
+          memoryDumpConfig: { triggers: [] },
+        },
+        transferMode: 'ReportEvents',
+      });
+      await call('Tracing.requestMemoryDump', { deterministic: true, levelOfDetail: 'detailed' });
+      await call('Tracing.end');
+      await complete;
+      this.off('Tracing.dataCollected', collect);
+      return summariseMemoryDump(events);
     },
     /** Sends a protocol command to each of the page's workers; their answers, in order. */
     sendToWorkers: (method, params) => Promise.all([...workers].map((s) => call(method, params, s))),

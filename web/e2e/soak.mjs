@@ -4,7 +4,8 @@
 // puts the wall back in the same state (the whole city, 30 days, heat), forces a garbage
 // collection (in the page and in each of its workers) and samples the page's memory, its
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
-// happened to be on screen. At the end it prints the trend of each after a warm-up, per hour,
+// happened to be on screen. Each sample also takes the browser's own account of its memory by
+// process and allocator (memory-infra). At the end it prints the trend of each after a warm-up, per hour,
 // and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes a heap snapshot after
 // the warm-up and at the end and prints which kinds of object grew.
 //
@@ -82,6 +83,12 @@ async function sample() {
   await page.sendToWorkers('HeapProfiler.collectGarbage');
   const workerHeaps = await page.sendToWorkers('Runtime.getHeapUsage');
   const { metrics } = await page.send('Performance.getMetrics');
+  const dump = await page.memoryDump();
+  const infra = {};
+  for (const [kind, { footprintMb, allocators }] of Object.entries(dump)) {
+    infra[`${kind}: footprint`] = footprintMb;
+    for (const [name, mb] of Object.entries(allocators)) infra[`${kind}: ${name}`] = mb;
+  }
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   const page_ = await page.evaluate(() => ({
     elements: document.getElementsByTagName('*').length,
@@ -99,6 +106,9 @@ async function sample() {
     elements: page_.elements,
     feed: page_.feed,
     live: page_.live,
+    rendererMb: infra['Renderer: footprint'] ?? 0,
+    gpuMb: infra['GPU Process: footprint'] ?? 0,
+    infra,
   };
 }
 
@@ -202,20 +212,24 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
   const s = await sample();
   samples.push({ minute, ...s });
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB, DOM nodes ${s.nodes}, `
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB `
+    + `(footprints: renderers ${s.rendererMb.toFixed(0)} MB, GPU ${s.gpuMb.toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
   if (heapDiff && minute === Math.floor(minutes / 3)) censusAfterWarmup = await heapCensus();
 }
 await creator;
 if (censusAfterWarmup) printGrowth(censusAfterWarmup, await heapCensus());
 
-/** Least-squares slope of `key` per hour over the samples after the first third (warm-up). */
-function perHour(key) {
+/**
+ * Least-squares slope per hour of the measure `of(sample)` over the samples after the first
+ * third (warm-up), with its mean.
+ */
+function perHour(of) {
   const xs = samples.slice(Math.floor(samples.length / 3));
   const n = xs.length;
   const mx = xs.reduce((a, s) => a + s.minute, 0) / n;
-  const my = xs.reduce((a, s) => a + s[key], 0) / n;
-  const sxy = xs.reduce((a, s) => a + (s.minute - mx) * (s[key] - my), 0);
+  const my = xs.reduce((a, s) => a + (of(s) ?? 0), 0) / n;
+  const sxy = xs.reduce((a, s) => a + (s.minute - mx) * ((of(s) ?? 0) - my), 0);
   const sxx = xs.reduce((a, s) => a + (s.minute - mx) ** 2, 0);
   return { slope: sxx ? (sxy / sxx) * 60 : 0, mean: my };
 }
@@ -226,10 +240,20 @@ console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} 
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
 const limits = { heapMb: 0.02, workersMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
 for (const [key, share] of Object.entries(limits)) {
-  const { slope, mean } = perHour(key);
+  const { slope, mean } = perHour((s) => s[key]);
   const ok = slope <= share * mean;
   failed ||= !ok;
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend ${slope >= 0 ? '+' : ''}${slope.toFixed(2)} per hour (limit +${(share * mean).toFixed(2)})`);
+}
+// Where the browser's memory goes, by its own account: the largest trends among its processes'
+// allocators, to tell which part of the browser holds what PSS gains.
+const infraKeys = new Set(samples.flatMap((s) => Object.keys(s.infra)));
+const infraTrends = [...infraKeys].map((k) => ({ k, ...perHour((s) => s.infra[k]) }))
+  .filter((t) => t.mean >= 1)
+  .sort((a, b) => Math.abs(b.slope) - Math.abs(a.slope));
+console.log('largest trends in the browser\'s memory-infra (MB, per hour):');
+for (const t of infraTrends.slice(0, 10)) {
+  console.log(`  ${t.k.padEnd(40)} mean ${t.mean.toFixed(1).padStart(7)}, trend ${t.slope >= 0 ? '+' : ''}${t.slope.toFixed(2)}`);
 }
 if (errors.length) {
   failed = true;
