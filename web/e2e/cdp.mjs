@@ -88,7 +88,7 @@ export async function openPage({ width, height }) {
       if (msg.error) p?.reject(new Error(`${p.method}: ${msg.error.message}`));
       else p?.resolve(msg.result);
     } else {
-      for (const f of listeners.get(msg.method) ?? []) f(msg.params);
+      for (const f of listeners.get(msg.method) ?? []) f(msg.params, msg.sessionId);
     }
   };
   const call = (method, params = {}, sessionId = undefined) => new Promise((resolve, reject) => {
@@ -130,7 +130,7 @@ export async function openPage({ width, height }) {
   return {
     /** Sends a protocol command to the page. */
     send,
-    /** Calls `f` with the parameters of each `event`; `off` stops it. */
+    /** Calls `f` with the parameters of each `event` and the session it came from; `off` stops it. */
     on(event, f) {
       listeners.set(event, [...(listeners.get(event) ?? []), f]);
     },

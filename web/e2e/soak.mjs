@@ -6,8 +6,8 @@
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
 // happened to be on screen. Each sample also takes the browser's own account of its memory by
 // process and allocator (memory-infra). At the end it prints the trend of each after a warm-up, per hour,
-// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes a heap snapshot after
-// the warm-up and at the end and prints which kinds of object grew.
+// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes heap snapshots of the
+// page and of its workers after the warm-up and at the end and prints which kinds of object grew.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
 // SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), SOAK_HEAP_DIFF,
@@ -149,20 +149,29 @@ async function settle() {
   await page.waitForTimeout(4000);
 }
 
-/** Object counts and sizes by constructor in a heap snapshot taken now. */
-async function heapCensus() {
-  const chunks = [];
-  const collect = (e) => chunks.push(e.chunk);
+/**
+ * Object counts and sizes by constructor in a heap snapshot taken now, of the page or (with
+ * `send` = `page.sendToWorkers`) of its workers together.
+ */
+async function heapCensus(send = page.send) {
+  // Each snapshot comes in chunks on the session of its page or worker.
+  const chunks = new Map();
+  const collect = (e, session) => chunks.set(session, (chunks.get(session) ?? '') + e.chunk);
   page.on('HeapProfiler.addHeapSnapshotChunk', collect);
-  await page.send('HeapProfiler.collectGarbage');
-  await page.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  await send('HeapProfiler.collectGarbage');
+  await send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
   page.off('HeapProfiler.addHeapSnapshotChunk', collect);
-  const snap = JSON.parse(chunks.join(''));
+  const census = new Map();
+  for (const text of chunks.values()) addToCensus(census, JSON.parse(text));
+  return census;
+}
+
+/** Adds the objects of a heap snapshot to `census` by constructor. */
+function addToCensus(census, snap) {
   const fields = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
   const width = fields.length;
   const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
-  const census = new Map();
   for (let i = 0; i < snap.nodes.length; i += width) {
     const type = types[snap.nodes[i + iType]];
     // Objects and closures by constructor or function name; values (strings, numbers, code)
@@ -174,17 +183,16 @@ async function heapCensus() {
     c.bytes += snap.nodes[i + iSize];
     census.set(key, c);
   }
-  return census;
 }
 
 /** Prints the kinds of object that grew most between two censuses. */
-function printGrowth(before, after) {
+function printGrowth(what, before, after) {
   const rows = [...after].map(([k, a]) => {
     const b = before.get(k) ?? { count: 0, bytes: 0 };
     return { k, count: a.count - b.count, bytes: a.bytes - b.bytes };
   }).sort((x, y) => y.bytes - x.bytes);
   const total = rows.reduce((t, r) => t + r.bytes, 0);
-  console.log(`heap snapshot growth: ${(total / 1e6).toFixed(2)} MB in total; largest:`);
+  console.log(`${what} heap snapshot growth: ${(total / 1e6).toFixed(2)} MB in total; largest:`);
   for (const r of rows.slice(0, 15)) {
     console.log(`  ${(r.bytes / 1e3).toFixed(1).padStart(9)} kB ${String(r.count).padStart(7)} objects  ${r.k}`);
   }
@@ -192,6 +200,7 @@ function printGrowth(before, after) {
 
 const heapDiff = process.env.SOAK_HEAP_DIFF === '1';
 let censusAfterWarmup = null;
+let workersCensusAfterWarmup = null;
 const samples = [];
 const started = Date.now();
 const end = started + minutes * 60000;
@@ -215,10 +224,16 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${s.rendererMb.toFixed(0)} MB, GPU ${s.gpuMb.toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
-  if (heapDiff && minute === Math.floor(minutes / 3)) censusAfterWarmup = await heapCensus();
+  if (heapDiff && minute === Math.floor(minutes / 3)) {
+    censusAfterWarmup = await heapCensus();
+    workersCensusAfterWarmup = await heapCensus(page.sendToWorkers);
+  }
 }
 await creator;
-if (censusAfterWarmup) printGrowth(censusAfterWarmup, await heapCensus());
+if (censusAfterWarmup) {
+  printGrowth('the page\'s', censusAfterWarmup, await heapCensus());
+  printGrowth('the workers\'', workersCensusAfterWarmup, await heapCensus(page.sendToWorkers));
+}
 
 /**
  * Least-squares slope per hour of the measure `of(sample)` over the samples after the first
