@@ -137,15 +137,19 @@ export async function openPage({ width, height }) {
     off(event, f) {
       listeners.set(event, (listeners.get(event) ?? []).filter((g) => g !== f));
     },
+    /** Resolves with the parameters of the next `event`. */
+    once(event) {
+      return new Promise((resolve) => {
+        const done = (params) => {
+          this.off(event, done);
+          resolve(params);
+        };
+        this.on(event, done);
+      });
+    },
     /** Loads `url` and waits for its load event. */
     async goto(url) {
-      const loaded = new Promise((resolve) => {
-        const done = () => {
-          this.off('Page.loadEventFired', done);
-          resolve();
-        };
-        this.on('Page.loadEventFired', done);
-      });
+      const loaded = this.once('Page.loadEventFired');
       await send('Page.navigate', { url });
       await loaded;
     },
@@ -159,13 +163,7 @@ export async function openPage({ width, height }) {
       const events = [];
       const collect = (e) => events.push(...e.value);
       this.on('Tracing.dataCollected', collect);
-      const complete = new Promise((resolve) => {
-        const done = () => {
-          this.off('Tracing.tracingComplete', done);
-          resolve();
-        };
-        this.on('Tracing.tracingComplete', done);
-      });
+      const complete = this.once('Tracing.tracingComplete');
       await call('Tracing.start', {
         traceConfig: {
           includedCategories: ['disabled-by-default-memory-infra'],

@@ -5,8 +5,8 @@
 // collection (in the page and in each of its workers) and samples the page's memory, its
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
 // happened to be on screen. Each sample also takes the browser's own account of its memory by
-// process and allocator (memory-infra). At the end it prints the trend of each after a warm-up, per hour,
-// and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes heap snapshots of the
+// process and allocator (memory-infra). At the end it prints the trend of each after a
+// warm-up, per hour, and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes heap snapshots of the
 // page and of its workers after the warm-up and at the end and prints which kinds of object grew.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
@@ -106,8 +106,6 @@ async function sample() {
     elements: page_.elements,
     feed: page_.feed,
     live: page_.live,
-    rendererMb: infra['Renderer: footprint'] ?? 0,
-    gpuMb: infra['GPU Process: footprint'] ?? 0,
     infra,
   };
 }
@@ -222,7 +220,7 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   const s = await sample();
   samples.push({ minute, ...s });
   console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB `
-    + `(footprints: renderers ${s.rendererMb.toFixed(0)} MB, GPU ${s.gpuMb.toFixed(0)} MB), DOM nodes ${s.nodes}, `
+    + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
   if (heapDiff && minute === Math.floor(minutes / 3)) {
     censusAfterWarmup = await heapCensus();
@@ -241,10 +239,11 @@ if (censusAfterWarmup) {
  */
 function perHour(of) {
   const xs = samples.slice(Math.floor(samples.length / 3));
+  const ys = xs.map((s) => of(s) ?? 0);
   const n = xs.length;
   const mx = xs.reduce((a, s) => a + s.minute, 0) / n;
-  const my = xs.reduce((a, s) => a + (of(s) ?? 0), 0) / n;
-  const sxy = xs.reduce((a, s) => a + (s.minute - mx) * ((of(s) ?? 0) - my), 0);
+  const my = ys.reduce((a, y) => a + y, 0) / n;
+  const sxy = xs.reduce((a, s, i) => a + (s.minute - mx) * (ys[i] - my), 0);
   const sxx = xs.reduce((a, s) => a + (s.minute - mx) ** 2, 0);
   return { slope: sxx ? (sxy / sxx) * 60 : 0, mean: my };
 }
