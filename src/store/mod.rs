@@ -114,6 +114,10 @@ impl Store {
         // commit crosses the threshold; the threshold stays as a backstop.
         conn.execute_batch("SET checkpoint_threshold = '1GB'")?;
         conn.execute_batch(&format!("SET threads = {}", opts.query_threads.max(1)))?;
+        // A large import compresses each row group into the file as soon as it is full,
+        // alongside the preparing of the next chunks, instead of five at a time (DuckDB's
+        // default), which held the single writer up for a long stretch near an import's end.
+        conn.execute_batch("SET write_buffer_row_group_count = 1")?;
         schema::migrate(&conn)?;
         let base = connect(&conn)?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
