@@ -271,8 +271,9 @@ function median(values) {
  * `leastSquares` is the ordinary fit, for comparison.
  */
 function perHour(of) {
-  const xs = samples.slice(Math.floor(samples.length / 3)).map((s) => s.minute);
-  const ys = samples.slice(Math.floor(samples.length / 3)).map((s) => of(s) ?? 0);
+  const kept = samples.slice(Math.floor(samples.length / 3));
+  const xs = kept.map((s) => s.minute);
+  const ys = kept.map((s) => of(s) ?? 0);
   const n = xs.length;
   const mx = xs.reduce((a, x) => a + x, 0) / n;
   const my = ys.reduce((a, y) => a + y, 0) / n;
@@ -290,11 +291,11 @@ console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} 
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
 const limits = { heapMb: 0.02, workersMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
+const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
 for (const [key, share] of Object.entries(limits)) {
   const { slope, leastSquares, mean } = perHour((s) => s[key]);
   const ok = slope <= share * mean;
   failed ||= !ok;
-  const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend ${signed(slope)} per hour (limit +${(share * mean).toFixed(2)}; least squares ${signed(leastSquares)})`);
 }
 // Where the browser's memory goes, by its own account: the largest trends among its processes'
