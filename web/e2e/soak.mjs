@@ -6,13 +6,12 @@
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
 // happened to be on screen. Each sample also takes the browser's own account of its memory by
 // process and allocator (memory-infra). At the end it prints the trend of each per hour after
-// a warm-up, and fails when one keeps growing. With SOAK_HEAP_DIFF=1 it also takes heap
-// snapshots of the page and of its workers after the warm-up and at the end and prints which
-// kinds of object grew.
+// a warm-up, and fails when one keeps growing. Each sample also takes heap snapshots of the page
+// and of its workers, to follow their data apart from the compiled code V8 keeps of the
+// program, and at the end prints which kinds of object grew after the warm-up.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
-// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), SOAK_HEAP_DIFF,
-// CHROMIUM.
+// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -79,14 +78,17 @@ function pssKb(pid) {
 }
 
 /**
- * The heaps of the page and of its workers (MB, and how many workers) as what survives three
- * full collections a second apart: the least of the three readings of each. One reading may
- * catch a tile in the middle of being parsed or a response being handled; what is leaked
- * survives every collection.
+ * The heaps of the page and of its workers (MB, and how many workers), and the page's DOM
+ * nodes and event listeners, as what survives three full collections a second apart: the least
+ * of the three readings of each. One reading may catch a tile in the middle of being parsed, a
+ * response being handled or detached nodes not yet swept (the counts then sit in a second,
+ * higher state); what is leaked survives every collection.
  */
 async function retainedHeaps() {
   let pageMb = Infinity;
   let workersMb = Infinity;
+  let nodes = Infinity;
+  let listeners = Infinity;
   let workers = 0;
   for (let i = 0; i < 3; i += 1) {
     if (i > 0) await page.waitForTimeout(1000);
@@ -94,16 +96,36 @@ async function retainedHeaps() {
     await page.sendToWorkers('HeapProfiler.collectGarbage');
     const { usedSize } = await page.send('Runtime.getHeapUsage');
     const heaps = await page.sendToWorkers('Runtime.getHeapUsage');
+    const { metrics } = await page.send('Performance.getMetrics');
+    const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+    nodes = Math.min(nodes, m.Nodes);
+    listeners = Math.min(listeners, m.JSEventListeners);
     pageMb = Math.min(pageMb, usedSize / 1e6);
     workersMb = Math.min(workersMb, heaps.reduce((t, h) => t + h.usedSize, 0) / 1e6);
     workers = heaps.length;
   }
-  return { pageMb, workersMb, workers };
+  return { pageMb, workersMb, workers, nodes, listeners };
 }
 
-/** Memory and object counts after full collections. */
+/** V8's internal kinds of code and shapes in a census, MB each, keyed `${where} ${kind}`. */
+function internalKinds(where, census) {
+  const kinds = {};
+  for (const [key, { bytes }] of census) {
+    if (key.startsWith('code') || key.startsWith('object shape')) kinds[`${where} ${key}`] = bytes / 1e6;
+  }
+  return kinds;
+}
+
+/**
+ * Memory and object counts after full collections, with the heap censuses of the page and of
+ * its workers (`pageCensus`, `workersCensus`) they were split by.
+ */
 async function sample() {
   const heaps = await retainedHeaps();
+  const pageCensus = await heapCensus();
+  const workersCensus = await heapCensus(page.sendToWorkers);
+  const pageParts = heapParts(pageCensus);
+  const workersParts = heapParts(workersCensus);
   const { metrics } = await page.send('Performance.getMetrics');
   const dump = await page.memoryDump();
   const infra = {};
@@ -119,16 +141,27 @@ async function sample() {
   }));
   return {
     heapMb: heaps.pageMb,
+    heapDataMb: pageParts.data,
+    heapBuffersMb: pageParts.buffers,
+    heapShapesMb: pageParts.shapes,
+    heapCodeMb: pageParts.code,
     workersMb: heaps.workersMb,
+    workersDataMb: workersParts.data,
+    workersBuffersMb: workersParts.buffers,
+    workersShapesMb: workersParts.shapes,
+    workersCodeMb: workersParts.code,
     workers: heaps.workers,
     browserMb: browserPssMb(),
-    nodes: m.Nodes,
-    listeners: m.JSEventListeners,
+    nodes: heaps.nodes,
+    listeners: heaps.listeners,
     documents: m.Documents,
     elements: page_.elements,
     feed: page_.feed,
     live: page_.live,
     infra,
+    kinds: { ...internalKinds('page', pageCensus), ...internalKinds('workers', workersCensus) },
+    pageCensus,
+    workersCensus,
   };
 }
 
@@ -170,7 +203,7 @@ async function settle() {
 }
 
 /**
- * Object counts and sizes by constructor in a heap snapshot taken now, of the page or (with
+ * Object counts and sizes by kind in a heap snapshot taken now, of the page or (with
  * `send` = `page.sendToWorkers`) of its workers together.
  */
 async function heapCensus(send = page.send) {
@@ -186,7 +219,12 @@ async function heapCensus(send = page.send) {
   return census;
 }
 
-/** Adds the objects of a heap snapshot to `census` by constructor. */
+/**
+ * Adds the objects of a heap snapshot to `census`: objects and closures by constructor or
+ * function name, V8's compiled code and object shapes by their internal kind, other values
+ * (strings, numbers, arrays) by their kind alone, as their names are their contents. The key
+ * starts with the node's type, which `heapParts` sorts by.
+ */
 function addToCensus(census, snap) {
   const fields = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
@@ -194,15 +232,42 @@ function addToCensus(census, snap) {
   const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
   for (let i = 0; i < snap.nodes.length; i += width) {
     const type = types[snap.nodes[i + iType]];
-    // Objects and closures by constructor or function name; values (strings, numbers, code)
-    // by their kind alone, as their names are their contents.
-    const named = type === 'object' || type === 'closure' || type === 'native';
-    const key = named ? `${type}:${snap.strings[snap.nodes[i + iName]]}`.slice(0, 80) : type;
+    const name = snap.strings[snap.nodes[i + iName]];
+    let key = type;
+    if (type === 'object' || type === 'closure' || type === 'native') key = `${type}:${name}`.slice(0, 80);
+    // V8's internal kinds are named "system / Kind" or "(kind)"; functions' own code by name.
+    else if (type === 'code' || type === 'object shape') key = `${type}:${/^(system \/ |\()/.test(name) ? name : '(function)'}`;
     const c = census.get(key) ?? { count: 0, bytes: 0 };
     c.count += 1;
     c.bytes += snap.nodes[i + iSize];
     census.set(key, c);
   }
+}
+
+/**
+ * A census split into what a leak would be made of and what V8 makes of the program, in MB:
+ * `code` is compiled code and its metadata (bytecode, machine code, feedback, scope info),
+ * which is bounded by the scripts loaded and which V8 compiles, recompiles and discards as
+ * functions warm up and go cold; `shapes` the hidden classes of objects; `buffers` the
+ * backing stores of array buffers and external strings, held outside the heap (tiles, WebGL
+ * uploads, scripts' sources); `data` the rest (objects, closures, strings, arrays, DOM and other
+ * native objects). The sum exceeds the heap's used size by the buffers and the DOM, so each part
+ * is compared with itself over time.
+ */
+function heapParts(census) {
+  const parts = { data: 0, buffers: 0, shapes: 0, code: 0 };
+  for (const [key, { bytes }] of census) {
+    parts[partOf(key)] += bytes / 1e6;
+  }
+  return parts;
+}
+
+/** Which of `heapParts` a census key belongs to. */
+function partOf(key) {
+  if (key.startsWith('code')) return 'code';
+  if (key.startsWith('object shape')) return 'shapes';
+  if (key === 'native:system / JSArrayBufferData' || key === 'native:system / ExternalStringData') return 'buffers';
+  return 'data';
 }
 
 /** Prints the kinds of object that grew most between two censuses. */
@@ -218,9 +283,10 @@ function printGrowth(what, before, after) {
   }
 }
 
-const heapDiff = process.env.SOAK_HEAP_DIFF === '1';
-let censusAfterWarmup = null;
-let workersCensusAfterWarmup = null;
+// The censuses of the first sample after the warm-up and of the latest one, to tell at the end
+// which kinds of object grew in between.
+let afterWarmup = null;
+let latest = null;
 const samples = [];
 const started = Date.now();
 const end = started + minutes * 60000;
@@ -239,20 +305,19 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   const wait = started + minute * 60000 - 5000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
   await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
-  const s = await sample();
+  const { pageCensus, workersCensus, ...s } = await sample();
   samples.push({ minute, ...s });
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB, workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}), browser PSS ${s.browserMb.toFixed(0)} MB `
+  latest = { pageCensus, workersCensus };
+  if (minute === Math.floor(minutes / 3) + 1) afterWarmup = latest;
+  const parts = (what) => ['Data', 'Buffers', 'Shapes', 'Code'].map((p) => `${p.toLowerCase()} ${s[`${what}${p}Mb`].toFixed(2)}`).join(', ');
+  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
-  if (heapDiff && minute === Math.floor(minutes / 3)) {
-    censusAfterWarmup = await heapCensus();
-    workersCensusAfterWarmup = await heapCensus(page.sendToWorkers);
-  }
 }
 await creator;
-if (censusAfterWarmup) {
-  printGrowth('the page\'s', censusAfterWarmup, await heapCensus());
-  printGrowth('the workers\'', workersCensusAfterWarmup, await heapCensus(page.sendToWorkers));
+if (afterWarmup) {
+  printGrowth('the page\'s', afterWarmup.pageCensus, latest.pageCensus);
+  printGrowth('the workers\'', afterWarmup.workersCensus, latest.workersCensus);
 }
 
 /** The median of some numbers (0 for none). */
@@ -264,14 +329,14 @@ function median(values) {
 }
 
 /**
- * The trend per hour of the measure `of(sample)` over the samples after the first third
- * (warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes
+ * The trend per hour of the measure `of(sample)` over the samples after the first `skip`
+ * share of them (by default the first third, the warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes
  * between every two samples), which follows the level the measure keeps rather than the
  * moments it jumps between a few cache states (a worker holding one more parsed tile, say);
  * `leastSquares` is the ordinary fit, for comparison.
  */
-function perHour(of) {
-  const kept = samples.slice(Math.floor(samples.length / 3));
+function perHour(of, skip = 1 / 3) {
+  const kept = samples.slice(Math.floor(samples.length * skip));
   const xs = kept.map((s) => s.minute);
   const ys = kept.map((s) => of(s) ?? 0);
   const n = xs.length;
@@ -290,24 +355,50 @@ let failed = false;
 console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
-const limits = { heapMb: 0.02, workersMb: 0.02, browserMb: 0.02, nodes: 0.02, listeners: 0.02, elements: 0.02 };
-const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+// Compiled code is judged on whether it has levelled off, over the last half of the samples
+// after the warm-up: it is bounded by the program (neither the wall nor MapLibre generates code
+// at run time: no eval, no new Function), but V8 keeps optimising functions for an hour or more
+// as rarer paths (a district opened, a window switched) turn hot.
+const levelling = new Set(['heapCodeMb', 'workersCodeMb']);
+const limits = {
+  heapMb: 0.02,
+  heapDataMb: 0.02,
+  heapBuffersMb: 0.02,
+  heapShapesMb: 0.02,
+  heapCodeMb: 0.02,
+  workersMb: 0.02,
+  workersDataMb: 0.02,
+  workersBuffersMb: 0.02,
+  workersShapesMb: 0.02,
+  workersCodeMb: 0.02,
+  browserMb: 0.02,
+  nodes: 0.02,
+  listeners: 0.02,
+  elements: 0.02,
+};
+const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
 for (const [key, share] of Object.entries(limits)) {
-  const { slope, leastSquares, mean } = perHour((s) => s[key]);
+  const { slope, leastSquares, mean } = perHour((s) => s[key], levelling.has(key) ? 2 / 3 : 1 / 3);
   const ok = slope <= share * mean;
   failed ||= !ok;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend ${signed(slope)} per hour (limit +${(share * mean).toFixed(2)}; least squares ${signed(leastSquares)})`);
+  const over = levelling.has(key) ? ' over the last half' : '';
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend${over} ${signed(slope)} per hour (limit +${(share * mean).toFixed(3)}; least squares ${signed(leastSquares)})`);
 }
-// Where the browser's memory goes, by its own account: the largest trends among its processes'
-// allocators, to tell which part of the browser holds what PSS gains.
-const infraKeys = new Set(samples.flatMap((s) => Object.keys(s.infra)));
-const infraTrends = [...infraKeys].map((k) => ({ k, ...perHour((s) => s.infra[k]) }))
-  .filter((t) => t.mean >= 1)
-  .sort((a, b) => Math.abs(b.slope) - Math.abs(a.slope));
-console.log('largest trends in the browser\'s memory-infra (MB, per hour):');
-for (const t of infraTrends.slice(0, 10)) {
-  console.log(`  ${t.k.padEnd(40)} mean ${t.mean.toFixed(1).padStart(7)}, trend ${t.slope >= 0 ? '+' : ''}${t.slope.toFixed(2)}`);
+/** Prints the largest trends among the measures in `of(sample)` (an object of MB) of at least `least` MB. */
+function printLargestTrends(title, of, least) {
+  const keys = new Set(samples.flatMap((s) => Object.keys(of(s))));
+  const trends = [...keys].map((k) => ({ k, ...perHour((s) => of(s)[k]) }))
+    .filter((t) => t.mean >= least)
+    .sort((a, b) => Math.abs(b.slope) - Math.abs(a.slope));
+  console.log(`largest trends in ${title} (MB, per hour):`);
+  for (const t of trends.slice(0, 10)) {
+    console.log(`  ${t.k.padEnd(48)} mean ${t.mean.toFixed(2).padStart(7)}, trend ${signed(t.slope)}`);
+  }
 }
+// Where the browser's memory goes, by its own account: its processes' allocators, to tell
+// which part of the browser holds what PSS gains; and which kinds of V8's code and shapes move.
+printLargestTrends('the browser\'s memory-infra', (s) => s.infra, 1);
+printLargestTrends('V8\'s code and shapes', (s) => s.kinds, 0.01);
 if (errors.length) {
   failed = true;
   console.log(`FAIL page errors: ${errors.slice(0, 5).join(' | ')}`);
