@@ -6,7 +6,7 @@
 // workers' heaps and its object counts, so that samples differ by time alone and not by what
 // happened to be on screen. Each sample also takes the browser's own account of its memory by
 // process and allocator (memory-infra). At the end it prints the trend of each per hour after
-// a warm-up, and fails when one keeps growing. Each sample also takes heap snapshots of the page
+// a warm-up, and fails when one keeps growing. Each sample takes heap snapshots of the page
 // and of its workers, to follow their data apart from the compiled code V8 keeps of the
 // program, and at the end prints which kinds of object grew after the warm-up.
 //
@@ -330,10 +330,10 @@ function median(values) {
 
 /**
  * The trend per hour of the measure `of(sample)` over the samples after the first `skip`
- * share of them (by default the first third, the warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes
- * between every two samples), which follows the level the measure keeps rather than the
- * moments it jumps between a few cache states (a worker holding one more parsed tile, say);
- * `leastSquares` is the ordinary fit, for comparison.
+ * share of them (by default the first third, the warm-up), with its mean. `slope` is the
+ * Theil–Sen estimate (the median of the slopes between every two samples), which follows the
+ * level the measure keeps rather than the moments it jumps between a few cache states (a worker
+ * holding one more parsed tile, say); `leastSquares` is the ordinary fit, for comparison.
  */
 function perHour(of, skip = 1 / 3) {
   const kept = samples.slice(Math.floor(samples.length * skip));
