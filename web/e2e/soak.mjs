@@ -8,7 +8,8 @@
 // process and allocator (memory-infra). At the end it prints the trend of each per hour after
 // a warm-up, and fails when one keeps growing. Each sample takes heap snapshots of the page
 // and of its workers, to follow their data apart from the compiled code V8 keeps of the
-// program, and at the end prints which kinds of object grew after the warm-up.
+// program and that code by the function it belongs to, and at the end prints which kinds of
+// object grew after the warm-up.
 //
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
 // SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
@@ -78,11 +79,11 @@ function pssKb(pid) {
 }
 
 /**
- * The heaps of the page and of its workers (MB, and how many workers), and the page's DOM
- * nodes and event listeners, as what survives three full collections a second apart: the least
- * of the three readings of each. One reading may catch a tile in the middle of being parsed, a
- * response being handled or detached nodes not yet swept (the counts then sit in a second,
- * higher state); what is leaked survives every collection.
+ * The heaps of the page and of its workers (MB, and how many workers), the page's DOM nodes and
+ * the event listeners the browser counts, as what survives three full collections a second
+ * apart: the least of the three readings of each. One reading may catch a tile in the middle of
+ * being parsed, a response being handled or detached nodes not yet swept (the counts then sit
+ * in a second, higher state); what is leaked survives every collection.
  */
 async function retainedHeaps() {
   let pageMb = Infinity;
@@ -107,6 +108,41 @@ async function retainedHeaps() {
   return { pageMb, workersMb, workers, nodes, listeners };
 }
 
+/**
+ * The event listeners on what the page's scripts can still reach: every event target with a
+ * JavaScript object (window, the document and its nodes, workers, media queries, abort signals,
+ * the event stream) except nodes out of the document. The browser's own count also takes in
+ * nodes removed from the document that it keeps for its own ends: the sources of the layout
+ * shifts it records (the feed's rows moved down by each new report, kept while the shift is
+ * buffered), whose number at a given moment depends on how many shifts happened lately; a
+ * leaked listener stays on a reachable target or keeps its detached node in the heap's data.
+ */
+async function liveListeners() {
+  const group = 'soak-listeners';
+  try {
+    const { result: proto } = await page.send('Runtime.evaluate', { expression: 'EventTarget.prototype', objectGroup: group });
+    const { objects } = await page.send('Runtime.queryObjects', { prototypeObjectId: proto.objectId, objectGroup: group });
+    const { result: live } = await page.send('Runtime.callFunctionOn', {
+      objectId: objects.objectId,
+      // The prototypes in the chain (Node.prototype, say) are found too: they are no targets.
+      functionDeclaration: `function () {
+        return this.filter((t) => !Object.hasOwn(t, 'constructor') && (!(t instanceof Node) || t.isConnected));
+      }`,
+      objectGroup: group,
+    });
+    const { result: targets } = await page.send('Runtime.getProperties', { objectId: live.objectId, ownProperties: true, objectGroup: group });
+    let count = 0;
+    for (const t of targets) {
+      if (!/^\d+$/.test(t.name) || !t.value?.objectId) continue;
+      const { listeners } = await page.send('DOMDebugger.getEventListeners', { objectId: t.value.objectId });
+      count += listeners.length;
+    }
+    return count;
+  } finally {
+    await page.send('Runtime.releaseObjectGroup', { objectGroup: group });
+  }
+}
+
 /** V8's internal kinds of code and shapes in a census, MB each, keyed `${where} ${kind}`. */
 function internalKinds(where, census) {
   const kinds = {};
@@ -122,8 +158,9 @@ function internalKinds(where, census) {
  */
 async function sample() {
   const heaps = await retainedHeaps();
-  const pageCensus = await heapCensus();
-  const workersCensus = await heapCensus(page.sendToWorkers);
+  const listeners = await liveListeners();
+  const { census: pageCensus, code: pageCode } = await heapCensus();
+  const { census: workersCensus, code: workersCode } = await heapCensus(page.sendToWorkers);
   const pageParts = heapParts(pageCensus);
   const workersParts = heapParts(workersCensus);
   const { metrics } = await page.send('Performance.getMetrics');
@@ -150,10 +187,13 @@ async function sample() {
     workersBuffersMb: workersParts.buffers,
     workersShapesMb: workersParts.shapes,
     workersCodeMb: workersParts.code,
+    ...codeMeasures('heap', pageCode),
+    ...codeMeasures('workers', workersCode),
     workers: heaps.workers,
     browserMb: browserPssMb(),
     nodes: heaps.nodes,
-    listeners: heaps.listeners,
+    listeners,
+    browserListeners: heaps.listeners,
     documents: m.Documents,
     elements: page_.elements,
     feed: page_.feed,
@@ -162,6 +202,24 @@ async function sample() {
     kinds: { ...internalKinds('page', pageCensus), ...internalKinds('workers', workersCensus) },
     pageCensus,
     workersCensus,
+    pageCode,
+    workersCode,
+  };
+}
+
+/**
+ * The measures of a code census (see `addToCodeCensus`) a sample keeps, named `${where}…`:
+ * machine code (MB), the functions that have it, machine code objects per such function (on
+ * average and at most), the functions V8 knows, and machine code of no function (MB).
+ */
+function codeMeasures(where, code) {
+  return {
+    [`${where}MachineMb`]: code.bytes / 1e6,
+    [`${where}MachineFunctions`]: code.owners.size,
+    [`${where}MachinePerFunction`]: code.owners.size ? code.objects / code.owners.size : 0,
+    [`${where}MachineMostPerFunction`]: Math.max(0, ...[...code.owners.values()].map((o) => o.objects)),
+    [`${where}Functions`]: code.functions,
+    [`${where}StubsMb`]: code.unownedBytes / 1e6,
   };
 }
 
@@ -215,8 +273,94 @@ async function heapCensus(send = page.send) {
   await send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
   page.off('HeapProfiler.addHeapSnapshotChunk', collect);
   const census = new Map();
-  for (const text of chunks.values()) addToCensus(census, JSON.parse(text));
-  return census;
+  const code = newCodeCensus();
+  let isolate = 0;
+  for (const text of chunks.values()) {
+    const snap = JSON.parse(text);
+    addToCensus(census, snap);
+    addToCodeCensus(code, snap, (isolate += 1));
+  }
+  return { census, code };
+}
+
+/** What a Code object holds of its own besides itself: instructions, offsets, deoptimisation data. */
+const MACHINE_CODE_PARTS = ['instruction_stream', 'bytecode_offset_table', 'deoptimization_data', 'source_position_table'];
+
+/** An empty `addToCodeCensus`. */
+function newCodeCensus() {
+  return { functions: 0, compiled: new Set(), owners: new Map(), objects: 0, bytes: 0, unownedBytes: 0 };
+}
+
+/**
+ * Adds V8's machine code in a heap snapshot (of isolate number `isolate`) to `code`, by the
+ * function it was compiled for, so that growth in compiled code can be told apart: more of the
+ * program's functions reaching a tier (bounded by the program), more code per function (a
+ * function compiled again and again, its old code kept), more functions (code generated at run
+ * time) or machine code of no function (regular expressions, stubs). `functions` counts the
+ * functions V8 knows (SharedFunctionInfo); `compiled` holds those with bytecode or machine code
+ * (that have run); `owners` the machine code objects of each function and their bytes; `bytes` the
+ * size of that code with its metadata.
+ */
+function addToCodeCensus(code, snap, isolate) {
+  const { node_fields: nf, edge_fields: ef, node_types: [nodeTypes], edge_types: [edgeTypes] } = snap.snapshot.meta;
+  const { nodes, edges, strings } = snap;
+  const [nw, ew] = [nf.length, ef.length];
+  const [iType, iName, iSize, iEdges, iId] = ['type', 'name', 'self_size', 'edge_count', 'id'].map((f) => nf.indexOf(f));
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => ef.indexOf(f));
+  const count = nodes.length / nw;
+  const firstEdge = new Uint32Array(count + 1);
+  for (let n = 0; n < count; n += 1) firstEdge[n + 1] = firstEdge[n] + nodes[n * nw + iEdges];
+  const name = (n) => strings[nodes[n * nw + iName]];
+  // The named edges of node `n`, as [name, target node].
+  function* out(n) {
+    for (let e = firstEdge[n]; e < firstEdge[n + 1]; e += 1) {
+      const t = edgeTypes[edges[e * ew + eType]];
+      if (t !== 'element' && t !== 'hidden') yield [strings[edges[e * ew + eName]], edges[e * ew + eTo] / nw];
+    }
+  }
+  const key = (n) => `${isolate}:${nodes[n * nw + iId]}`;
+  const owner = new Map();
+  for (let n = 0; n < count; n += 1) {
+    if (name(n).startsWith('system / SharedFunctionInfo')) {
+      code.functions += 1;
+      for (const [edge, to] of out(n)) {
+        if (edge !== 'trusted_function_data') continue;
+        if (name(to) === 'system / Code') owner.set(to, n);
+        if (name(to) === 'system / Code' || name(to).startsWith('system / BytecodeArray')) code.compiled.add(key(n));
+      }
+    } else if (nodeTypes[nodes[n * nw + iType]] === 'closure') {
+      let shared = -1;
+      let compiled = -1;
+      for (const [edge, to] of out(n)) {
+        if (edge === 'shared') shared = to;
+        else if (edge === 'code') compiled = to;
+      }
+      if (shared >= 0 && compiled >= 0 && name(compiled) === 'system / Code' && !owner.has(compiled)) owner.set(compiled, shared);
+    }
+  }
+  for (let n = 0; n < count; n += 1) {
+    if (name(n) !== 'system / Code') continue;
+    // Builtins' code lives outside the heap: only code with instructions of its own counts.
+    let bytes = nodes[n * nw + iSize];
+    let machine = false;
+    for (const [edge, to] of out(n)) {
+      if (edge === 'instruction_stream') machine = true;
+      if (MACHINE_CODE_PARTS.includes(edge)) bytes += nodes[to * nw + iSize];
+    }
+    if (!machine) continue;
+    const sfi = owner.get(n);
+    if (sfi === undefined) {
+      code.unownedBytes += bytes;
+      continue;
+    }
+    code.objects += 1;
+    code.bytes += bytes;
+    const own = code.owners.get(key(sfi)) ?? { objects: 0, bytes: 0 };
+    own.objects += 1;
+    own.bytes += bytes;
+    code.owners.set(key(sfi), own);
+    code.compiled.add(key(sfi));
+  }
 }
 
 /**
@@ -284,9 +428,12 @@ function printGrowth(what, before, after) {
 }
 
 // The censuses of the first sample after the warm-up and of the latest one, to tell at the end
-// which kinds of object grew in between.
+// which kinds of object grew in between; the functions that have run in the page and in its
+// workers by any sample (bytecode is flushed from functions that go cold).
 let afterWarmup = null;
 let latest = null;
+const ranInPage = new Set();
+const ranInWorkers = new Set();
 const samples = [];
 const started = Date.now();
 const end = started + minutes * 60000;
@@ -305,14 +452,18 @@ for (let minute = 1; minute <= minutes; minute += 1) {
   const wait = started + minute * 60000 - 5000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
   await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
-  const { pageCensus, workersCensus, ...s } = await sample();
+  const { pageCensus, workersCensus, pageCode, workersCode, ...s } = await sample();
   samples.push({ minute, ...s });
-  latest = { pageCensus, workersCensus };
+  latest = { pageCensus, workersCensus, pageCode, workersCode };
+  for (const f of pageCode.compiled) ranInPage.add(f);
+  for (const f of workersCode.compiled) ranInWorkers.add(f);
   if (minute === Math.floor(minutes / 3) + 1) afterWarmup = latest;
+  const machine = (what) => `${s[`${what}MachineMb`].toFixed(2)} MB in ${s[`${what}MachineFunctions`]} functions (${s[`${what}MachinePerFunction`].toFixed(2)} objects each)`;
   const parts = (what) => ['Data', 'Buffers', 'Shapes', 'Code'].map((p) => `${p.toLowerCase()} ${s[`${what}${p}Mb`].toFixed(2)}`).join(', ');
   console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
-    + `listeners ${s.listeners}, elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}`);
+    + `listeners ${s.listeners} (the browser counts ${s.browserListeners}), elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}; `
+    + `machine code: page ${machine('heap')}, workers ${machine('workers')}`);
 }
 await creator;
 if (afterWarmup) {
@@ -329,14 +480,14 @@ function median(values) {
 }
 
 /**
- * The trend per hour of the measure `of(sample)` over the samples after the first `skip`
- * share of them (by default the first third, the warm-up), with its mean. `slope` is the
- * Theil–Sen estimate (the median of the slopes between every two samples), which follows the
- * level the measure keeps rather than the moments it jumps between a few cache states (a worker
- * holding one more parsed tile, say); `leastSquares` is the ordinary fit, for comparison.
+ * The trend per hour of the measure `of(sample)` over the samples after the first third (the
+ * warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes between
+ * every two samples), which follows the level the measure keeps rather than the moments it
+ * jumps between a few cache states (a worker holding one more parsed tile, say); `leastSquares`
+ * is the ordinary fit, for comparison.
  */
-function perHour(of, skip = 1 / 3) {
-  const kept = samples.slice(Math.floor(samples.length * skip));
+function perHour(of) {
+  const kept = samples.slice(Math.floor(samples.length / 3));
   const xs = kept.map((s) => s.minute);
   const ys = kept.map((s) => of(s) ?? 0);
   const n = xs.length;
@@ -355,34 +506,62 @@ let failed = false;
 console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
-// Compiled code is judged on whether it has levelled off, over the last half of the samples
-// after the warm-up: it is bounded by the program (neither the wall nor MapLibre generates code
-// at run time: no eval, no new Function), but V8 keeps optimising functions for an hour or more
-// as rarer paths (a district opened, a window switched) turn hot.
-const levelling = new Set(['heapCodeMb', 'workersCodeMb']);
+// Compiled code is not judged by its size, which V8 changes as it optimises functions again
+// with what it has learnt of them, but by what would let it grow without end: more functions
+// with machine code (beyond those the wall runs), more machine code objects for one function
+// (code compiled again and the old kept), more functions known (code generated at run time;
+// neither the wall nor MapLibre evaluates code), or more machine code of no function (regular
+// expressions, stubs). The heap is judged less its code.
 const limits = {
-  heapMb: 0.02,
+  heapLessCodeMb: 0.02,
   heapDataMb: 0.02,
   heapBuffersMb: 0.02,
   heapShapesMb: 0.02,
-  heapCodeMb: 0.02,
-  workersMb: 0.02,
+  heapMachineFunctions: 0.02,
+  heapMachineMostPerFunction: 0.02,
+  heapFunctions: 0.02,
+  heapStubsMb: 0.02,
+  workersLessCodeMb: 0.02,
   workersDataMb: 0.02,
   workersBuffersMb: 0.02,
   workersShapesMb: 0.02,
-  workersCodeMb: 0.02,
+  workersMachineFunctions: 0.02,
+  workersMachineMostPerFunction: 0.02,
+  workersFunctions: 0.02,
+  workersStubsMb: 0.02,
   browserMb: 0.02,
   nodes: 0.02,
   listeners: 0.02,
   elements: 0.02,
 };
+for (const s of samples) {
+  s.heapLessCodeMb = s.heapMb - s.heapCodeMb;
+  s.workersLessCodeMb = s.workersMb - s.workersCodeMb;
+}
 const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
 for (const [key, share] of Object.entries(limits)) {
-  const { slope, leastSquares, mean } = perHour((s) => s[key], levelling.has(key) ? 2 / 3 : 1 / 3);
+  const { slope, leastSquares, mean } = perHour((s) => s[key]);
   const ok = slope <= share * mean;
   failed ||= !ok;
-  const over = levelling.has(key) ? ' over the last half' : '';
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(1)}, trend${over} ${signed(slope)} per hour (limit +${(share * mean).toFixed(3)}; least squares ${signed(leastSquares)})`);
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(2)}, trend ${signed(slope)} per hour (limit +${(share * mean).toFixed(3)}; least squares ${signed(leastSquares)})`);
+}
+printCodeGrowth('page', 'heap', latest.pageCode, ranInPage);
+printCodeGrowth('workers', 'workers', latest.workersCode, ranInWorkers);
+
+/**
+ * Prints how the compiled code of the page or of its workers changed after the warm-up, and
+ * the size its machine code would reach were every function that has run as large as the
+ * functions that now hold two tiers of it (baseline and optimised) are on average.
+ */
+function printCodeGrowth(what, prefix, code, ran) {
+  const trend = (key) => signed(perHour((s) => s[`${prefix}${key}`]).slope);
+  const tiered = [...code.owners.values()].filter((o) => o.objects > 1);
+  const tieredKb = tiered.reduce((t, o) => t + o.bytes, 0) / Math.max(1, tiered.length) / 1e3;
+  console.log(`info ${what} code: ${samples.at(-1)[`${prefix}CodeMb`].toFixed(2)} MB, trend ${trend('CodeMb')} MB per hour; `
+    + `machine code ${(code.bytes / 1e6).toFixed(2)} MB (trend ${trend('MachineMb')}) in ${code.owners.size} functions, `
+    + `${code.objects} objects (per function ${(code.objects / Math.max(1, code.owners.size)).toFixed(2)}, trend ${trend('MachinePerFunction')}; `
+    + `${tiered.length} with two or more, ${tieredKb.toFixed(1)} kB each); ${code.functions} functions known, ${ran.size} have run; `
+    + `all that have run at ${tieredKb.toFixed(1)} kB: ${((ran.size * tieredKb) / 1e3).toFixed(1)} MB`);
 }
 /** Prints the largest trends among the measures in `of(sample)` (an object of MB) of at least `least` MB. */
 function printLargestTrends(title, of, least) {

@@ -65,8 +65,9 @@ export class FeedList {
 
   /** Adds (or refreshes) a report; `fresh` marks one that just arrived. */
   add(r, fresh) {
-    const old = this.items.get(r.id);
-    if (old) old.remove();
+    // A report added again moves to the top, and so to the end of the eviction order.
+    this.items.get(r.id)?.remove();
+    this.items.delete(r.id);
     const where = [r.district?.name, r.street?.name].filter(Boolean).join(' · ');
     const li = document.createElement('li');
     li.dataset.id = r.id;
