@@ -557,9 +557,10 @@ function printCodeGrowth(what, prefix, code, ran) {
   const trend = (key) => signed(perHour((s) => s[`${prefix}${key}`]).slope);
   const tiered = [...code.owners.values()].filter((o) => o.objects > 1);
   const tieredKb = tiered.reduce((t, o) => t + o.bytes, 0) / Math.max(1, tiered.length) / 1e3;
-  console.log(`info ${what} code: ${samples.at(-1)[`${prefix}CodeMb`].toFixed(2)} MB, trend ${trend('CodeMb')} MB per hour; `
-    + `machine code ${(code.bytes / 1e6).toFixed(2)} MB (trend ${trend('MachineMb')}) in ${code.owners.size} functions, `
-    + `${code.objects} objects (per function ${(code.objects / Math.max(1, code.owners.size)).toFixed(2)}, trend ${trend('MachinePerFunction')}; `
+  const last = (key) => samples.at(-1)[`${prefix}${key}`];
+  console.log(`info ${what} code: ${last('CodeMb').toFixed(2)} MB, trend ${trend('CodeMb')} MB per hour; `
+    + `machine code ${last('MachineMb').toFixed(2)} MB (trend ${trend('MachineMb')}) in ${last('MachineFunctions')} functions, `
+    + `${code.objects} objects (per function ${last('MachinePerFunction').toFixed(2)}, trend ${trend('MachinePerFunction')}; `
     + `${tiered.length} with two or more, ${tieredKb.toFixed(1)} kB each); ${code.functions} functions known, ${ran.size} have run; `
     + `all that have run at ${tieredKb.toFixed(1)} kB: ${((ran.size * tieredKb) / 1e3).toFixed(1)} MB`);
 }
