@@ -11,11 +11,20 @@
 // program and that code by the function it belongs to, and at the end prints which kinds of
 // object grew after the warm-up.
 //
+// Every few minutes the server is stopped (SIGTERM and SIGKILL in turn) and kept away for a
+// while as the wall is looked at somewhere new, so that tiles fail to load; the wall must notice,
+// reconnect by itself once the server is back, show new reports again and load the tiles that
+// failed. Reports are created the way a reporting app would: retried with their idempotency key
+// while the server is away, and every acknowledged one must be stored at the end.
+//
 // Environment: WALL_URL, WALL_KEY (the wall's read-only key), ADMIN_KEY (to create reports),
-// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), CHROMIUM.
+// SOAK_MINUTES (default 30), SOAK_RATE (reports per second, default 2), SERVER_DIR (where the
+// server's supervisor keeps `server.pid` and waits while `hold` exists; no restarts without
+// it), SOAK_RESTART_MINUTES (default 10), CHROMIUM.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { openPage } from './cdp.mjs';
 
@@ -24,6 +33,8 @@ const wallKey = process.env.WALL_KEY;
 const adminKey = process.env.ADMIN_KEY;
 const minutes = Number(process.env.SOAK_MINUTES ?? 30);
 const rate = Number(process.env.SOAK_RATE ?? 2);
+const serverDir = process.env.SERVER_DIR;
+const restartEvery = serverDir ? Number(process.env.SOAK_RESTART_MINUTES ?? 10) : 0;
 if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
   console.error('set WALL_URL, WALL_KEY and ADMIN_KEY (SOAK_MINUTES >= 2, SOAK_RATE > 0)');
   process.exit(2);
@@ -33,8 +44,11 @@ if (!base || !wallKey || !adminKey || !(minutes >= 2) || !(rate > 0)) {
 // Network domain and so make Chromium keep a copy of every response (see cdp.mjs).
 const page = await openPage({ width: 1920, height: 1080 });
 const errors = [];
+let tileFailures = 0;
 page.on('Runtime.consoleAPICalled', (e) => {
-  if (e.type === 'error') errors.push(e.args.map((a) => a.value ?? a.description).join(' '));
+  const text = e.args.map((a) => a.value ?? a.description).join(' ');
+  if (e.type === 'error') errors.push(text);
+  if (e.type === 'warning' && text.startsWith('tiles of')) tileFailures += 1;
 });
 page.on('Runtime.exceptionThrown', (e) => errors.push(e.exceptionDetails.exception?.description ?? e.exceptionDetails.text));
 await page.goto(`${base}/?key=${encodeURIComponent(wallKey)}`);
@@ -225,16 +239,101 @@ function codeMeasures(where, code) {
 
 let created = 0;
 let failedCreates = 0;
+let retriedCreates = 0;
+let sequence = 0;
+const acknowledged = [];
+/**
+ * Creates a report as a reporting app would: while the server is away (no connection, 503) it
+ * tries again with the same idempotency key for up to a minute. Returns the report's id, or
+ * null when it was refused.
+ */
 async function createReport() {
   const lon = 113.55 + Math.random() * 0.2;
   const lat = 34.7 + Math.random() * 0.12;
-  const resp = await fetch(`${base}/api/v1/reports`, {
-    method: 'POST',
-    headers: { 'X-API-Key': adminKey, 'content-type': 'application/json' },
-    body: JSON.stringify({ channel: 'patrol', category: 'matter:06002', description: 'soak', location: { lon, lat } }),
+  const body = JSON.stringify({
+    channel: 'patrol',
+    category: 'matter:06002',
+    description: 'soak',
+    location: { lon, lat },
+    idempotency_key: `soak-${started}-${(sequence += 1)}`,
   });
-  if (resp.status === 201) created += 1;
-  else failedCreates += 1;
+  const giveUp = Date.now() + 60000;
+  for (;;) {
+    let status = 0;
+    try {
+      const resp = await fetch(`${base}/api/v1/reports`, {
+        method: 'POST',
+        headers: { 'X-API-Key': adminKey, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10000),
+      });
+      status = resp.status;
+      if (status === 201 || status === 200) {
+        const { id } = await resp.json();
+        created += 1;
+        acknowledged.push(id);
+        return id;
+      }
+    } catch {
+      // No answer: the server is away.
+    }
+    if ((status !== 0 && status !== 503) || Date.now() > giveUp) {
+      failedCreates += 1;
+      return null;
+    }
+    retriedCreates += 1;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Where the wall is looked at while the server is away: places and a zoom not seen before. */
+function outageView(n) {
+  return { zoom: 13.5, center: [113.58 + (n % 7) * 0.025, 34.71 + (n % 3) * 0.03] };
+}
+
+const restarts = [];
+/**
+ * Stops the server (SIGTERM, or SIGKILL every other time), keeps it away for a few seconds while
+ * the wall moves to a new place (its tiles then fail), lets it start again and measures how the
+ * wall comes back: reconnected, a new report in its feed, the failed tiles loaded.
+ */
+async function restartServer(n) {
+  const signal = n % 2 ? 'SIGTERM' : 'SIGKILL';
+  const outcome = { n, signal, failedTiles: 0 };
+  restarts.push(outcome);
+  const hold = join(serverDir, 'hold');
+  writeFileSync(hold, '');
+  const failuresBefore = tileFailures;
+  const t0 = Date.now();
+  try {
+    process.kill(Number(readFileSync(join(serverDir, 'server.pid'), 'utf8')), signal);
+    await page.waitForFunction(() => document.body.dataset.connected === 'no', 30000);
+    outcome.noticedMs = Date.now() - t0;
+    const view = outageView(n);
+    await page.evaluate((v) => window.gridscopeWall.map().jumpTo(v), view);
+    await page.waitForTimeout(5000);
+  } finally {
+    rmSync(hold, { force: true });
+  }
+  const released = Date.now();
+  for (let i = 0; i < 240; i += 1) {
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    await page.waitForTimeout(250);
+  }
+  outcome.serverUpMs = Date.now() - released;
+  await page.waitForFunction(() => document.body.dataset.connected === 'yes', 60000);
+  outcome.reconnectedMs = Date.now() - released;
+  outcome.failedTiles = tileFailures - failuresBefore;
+  const id = await createReport();
+  outcome.inFeed = id !== null && await page.waitForFunction(`() => document.querySelector('#feed li[data-id="${id}"]') !== null`, 10000)
+    .then(() => true, () => false);
+  // The view the wall moved to while the server was away, loaded now: its level-3 grids drawn.
+  const drawn = () => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length > 0;
+  await page.waitForFunction(drawn, 30000).catch(() => {});
+  outcome.gridsShown = await page.evaluate(() => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length);
+  console.log(`restart ${n} (${signal}): the wall noticed in ${outcome.noticedMs} ms, ${outcome.failedTiles} tile loads failed while the server was away; `
+    + `server up ${outcome.serverUpMs} ms after release, wall reconnected after ${outcome.reconnectedMs} ms, new report in the feed: ${outcome.inFeed}, `
+    + `level-3 grid outlines drawn where tiles had failed: ${outcome.gridsShown}`);
 }
 
 /** One round of what a person at the wall does. */
@@ -242,6 +341,15 @@ async function useTheWall(round) {
   const windows = ['today', '7d', '30d'];
   await page.click(`#timebar [data-window="${windows[round % windows.length]}"]`);
   await page.click(`#mode [data-mode="${round % 2 ? 'kpi' : 'heat'}"]`);
+  if (round % 2) {
+    const metrics = ['closure_rate', 'on_time_rate', 'satisfaction_rate', 'overdue', 'per_km2'];
+    await page.evaluate((m) => {
+      const select = document.getElementById('metric');
+      select.value = m;
+      select.dispatchEvent(new Event('change'));
+    }, metrics[(round >> 1) % metrics.length]);
+  }
+  await page.click(`#trend [data-trend="${round % 2 ? '30d' : '24h'}"]`);
   if (round % 3 === 0) {
     // In to street level somewhere in the centre, then back to the whole city.
     const zoom = await page.evaluate(() => window.gridscopeWall.map().getZoom());
@@ -249,13 +357,47 @@ async function useTheWall(round) {
     await page.evaluate(([lon_]) => window.gridscopeWall.map().jumpTo({ zoom: 11, center: [lon_, 34.76] }), [lon]);
     await page.waitForTimeout(3000);
     await page.evaluate(([z]) => window.gridscopeWall.map().jumpTo({ zoom: z, center: [113.63, 34.75] }), [zoom]);
+  } else if (round % 3 === 1) {
+    // Down the ranking two levels (a district, one of its streets), and back by the breadcrumb.
+    for (const level of ['district', '1']) {
+      const pick = (round >> 1) % 3;
+      await page.evaluate((i) => {
+        const items = document.querySelectorAll('#ranking li[data-code]');
+        items[Math.min(i, items.length - 1)]?.click();
+      }, pick);
+      await page.waitForFunction(`() => document.body.dataset.level === '${level}'`, 15000);
+      await page.waitForTimeout(2000);
+    }
+    await page.click('#crumbs a[data-code="city"]');
+    await page.waitForFunction(() => document.body.dataset.area === 'city', 15000);
+  } else {
+    // A report from the feed: its card, then closed; and a few hours of the replay.
+    await page.click('#feed li');
+    await page.waitForFunction(() => !document.getElementById('detail').hidden, 10000);
+    await page.waitForTimeout(1500);
+    await page.click('#detail-close');
+    await page.click('#replay');
+    await page.waitForTimeout(4500);
+    await page.click('#replay');
   }
 }
 
 /** The state every sample is taken in: the whole city as first shown, the last 30 days, heat. */
 async function settle() {
+  await page.evaluate(() => {
+    if (document.body.dataset.area !== 'city') document.querySelector('#crumbs a[data-code="city"]')?.click();
+    if (window.gridscopeWall.state.replaying) document.getElementById('replay').click();
+    document.getElementById('detail').hidden = true;
+    const select = document.getElementById('metric');
+    if (select.value !== 'closure_rate') {
+      select.value = 'closure_rate';
+      select.dispatchEvent(new Event('change'));
+    }
+  });
   await page.click('#timebar [data-window="30d"]');
   await page.click('#mode [data-mode="heat"]');
+  await page.click('#trend [data-trend="24h"]');
+  await page.waitForTimeout(1500);
   await page.evaluate((h) => window.gridscopeWall.map().jumpTo(h), home);
   await page.waitForTimeout(4000);
 }
@@ -448,6 +590,9 @@ const creator = (async () => {
   }
 })();
 for (let minute = 1; minute <= minutes; minute += 1) {
+  if (restartEvery > 0 && minute % restartEvery === 0 && minute < minutes) {
+    await restartServer(minute / restartEvery).catch((e) => errors.push(`restarting the server: ${e.message}`));
+  }
   await useTheWall(minute).catch((e) => errors.push(`using the wall: ${e.message}`));
   const wait = started + minute * 60000 - 5000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
@@ -503,7 +648,31 @@ function perHour(of) {
 }
 
 let failed = false;
-console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed), ${errors.length} page errors`);
+console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed, ${retriedCreates} tries again while the server was away), `
+  + `${restarts.length} server restarts, ${errors.length} page errors`);
+for (const r of restarts) {
+  const ok = r.reconnectedMs !== undefined && r.inFeed && r.gridsShown > 0;
+  failed ||= !ok;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} restart ${r.n} (${r.signal}): reconnected ${r.reconnectedMs ?? '—'} ms after the server was let back `
+    + `(up after ${r.serverUpMs ?? '—'} ms), new report shown ${r.inFeed ?? false}, ${r.failedTiles} failed tile loads, then ${r.gridsShown ?? 0} grid outlines drawn`);
+}
+const missing = await storedReportsMissing(acknowledged);
+failed ||= missing.length > 0;
+console.log(`${missing.length ? 'FAIL' : 'ok  '} every acknowledged report is stored (${acknowledged.length} looked up${missing.length ? `; missing ${missing.slice(0, 10).join(', ')}` : ''})`);
+
+/** The ids among `ids` the server does not know (8 lookups at a time). */
+async function storedReportsMissing(ids) {
+  const missing_ = [];
+  const queue = [...new Set(ids)];
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
+      const resp = await fetch(`${base}/api/v1/reports/${id}`, { headers: { 'X-API-Key': adminKey } });
+      await resp.arrayBuffer();
+      if (resp.status !== 200) missing_.push(id);
+    }
+  }));
+  return missing_;
+}
 // A leak shows as steady growth; noise from caches and collections does not. Each measure may
 // drift by at most this share of its mean per hour, i.e. less than doubling over two days.
 // Compiled code is not judged by its size, which V8 changes as it optimises functions again

@@ -342,6 +342,9 @@ try {
     console.log('RESTART-NOW');
     await page.waitForFunction(() => document.body.dataset.connected === 'no', null, { timeout: 30000 });
     check(true, 'the page notices the server went away');
+    // Looked at somewhere new while the server is away, the wall's tiles there fail to load.
+    const errorsBefore = errors.length;
+    await page.evaluate(() => window.gridscopeWall.map().jumpTo({ zoom: 13.5, center: [113.66, 34.745] }));
     const lines = createInterface({ input: process.stdin });
     await new Promise((resolve) => lines.once('line', resolve));
     lines.close();
@@ -350,6 +353,12 @@ try {
     const again = await createReport(center[0], center[1], '重启后检查');
     const back = await page.waitForFunction((id) => document.querySelector(`#feed li[data-id="${id}"]`) !== null, again.id, { timeout: 10000 }).then(() => true, () => false);
     check(back, 'a report created after the restart appears in the feed');
+    const drawn = await page.waitForFunction(() => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length > 0, null, { timeout: 30000 })
+      .then(() => true, () => false);
+    check(drawn, 'tiles that failed while the server was away are loaded once it is back');
+    // The browser's own log of each request refused while the server was away is expected.
+    const pageErrors = errors.slice(errorsBefore).filter((e) => !e.startsWith('Failed to load resource'));
+    check(pageErrors.length === 0, 'no console errors from the page across the restart', pageErrors.slice(0, 3).join(' | '));
   }
   await page.screenshot({ path: join(artifacts, 'wall-end-1920x1080.png') });
 } catch (e) {

@@ -232,6 +232,7 @@ async function main() {
   tick();
   setInterval(tick, 1000);
   setInterval(() => {
+    map.retryFailedTiles();
     if (state.dataChanged && !state.replaying) {
       state.dataChanged = false;
       map.setWindow(currentWindow());
@@ -263,7 +264,11 @@ async function main() {
     {
       hello: (h) => {
         document.body.dataset.feedView = h.view;
-        if (connectedBefore) changed();
+        if (connectedBefore) {
+          // Back after an outage: tiles that failed meanwhile load again.
+          map.retryFailedTiles();
+          changed();
+        }
         connectedBefore = true;
         gridsChanged(h.grid_version);
       },

@@ -83,6 +83,8 @@ export class WallMap {
     this.window = null;
     this.area = { code: null, level: 'city' };
     this.live = new Map();
+    /** Tiles that failed to load (the server away, say) by source, to load again. */
+    this.failedTiles = new Map();
     this.legend = '';
     /** Milliseconds after navigation at which the first view reached each stage. */
     this.timings = {};
@@ -143,6 +145,18 @@ export class WallMap {
     this.map.addControl(new ScaleControl({ unit: 'metric' }), 'bottom-right');
     this.padding = padding;
     this.loaded = new Promise((resolve) => this.map.once('load', resolve));
+    // A tile that fails stays blank until it is asked for again: note it for
+    // `retryFailedTiles`. Anything else MapLibre reports is an error of the page.
+    this.map.on('error', (e) => {
+      if (e.sourceId && e.tile) {
+        const { z, x, y } = e.tile.tileID.canonical;
+        if (!this.failedTiles.has(e.sourceId)) this.failedTiles.set(e.sourceId, new Map());
+        this.failedTiles.get(e.sourceId).set(`${z}/${x}/${y}`, { z, x, y });
+        console.warn(`tiles of ${e.sourceId}: ${e.error?.message ?? e.error}`);
+      } else {
+        console.error(e.error ?? e);
+      }
+    });
     if (onConstructed) onConstructed();
     await this.loaded;
     this.map.on('click', (e) => this.click(e));
@@ -203,14 +217,33 @@ export class WallMap {
 
   /** Grid tiles of a new grid version (`version` keeps MapLibre from reusing old tiles). */
   reloadGrids(version) {
-    this.map.getSource('grids')?.setTiles([tileTemplate('grids', { v: version })]);
+    this.setTiles('grids', [tileTemplate('grids', { v: version })]);
+  }
+
+  /**
+   * Asks again for the tiles that failed (after the server has come back, or now and then), so
+   * that no part of the wall stays blank after an outage. Only those tiles: reloading their
+   * whole source (`setTiles`) leaves a failed vector tile waiting for a load that never comes.
+   */
+  retryFailedTiles(sources = [...this.failedTiles.keys()]) {
+    for (const id of sources) {
+      const tiles = this.failedTiles.get(id);
+      if (tiles && this.map.getSource(id)) this.map.refreshTiles(id, [...tiles.values()]);
+      this.failedTiles.delete(id);
+    }
+  }
+
+  /** Points source `id` at new tile URLs, asking again for its failed tiles first (see above). */
+  setTiles(id, tiles) {
+    this.retryFailedTiles([id]);
+    this.map.getSource(id)?.setTiles(tiles);
   }
 
   /** Heat and KPI tiles for the window `{from, to}` (ISO strings). */
   setWindow(win) {
     this.window = win;
     for (const set of ['heat', 'kpi']) {
-      this.map.getSource(set)?.setTiles([tileTemplate(set, { from: win.from, to: win.to })]);
+      this.setTiles(set, [tileTemplate(set, { from: win.from, to: win.to })]);
     }
   }
 
