@@ -1,15 +1,16 @@
-// A soak of the map wall: the page stays open in Debian's Chromium (headless) while reports
-// stream in through the API and the wall is used the way an operation centre uses it (time
-// windows switched, heat and KPI modes toggled, a district opened and left). Every minute it
-// puts the wall back in the same state (the whole city, 30 days, heat), forces garbage
-// collections (in the page and in each of its workers) and samples the page's memory, its
-// workers' heaps and its object counts, so that samples differ by time alone and not by what
-// happened to be on screen. Each sample also takes the browser's own account of its memory by
-// process and allocator (memory-infra). At the end it prints the trend of each per hour after
-// a warm-up, and fails when one keeps growing. Each sample takes heap snapshots of the page
-// and of its workers, to follow their data apart from the compiled code V8 keeps of the
-// program and that code by the function it belongs to, and at the end prints which kinds of
-// object grew after the warm-up.
+// A soak of the map wall: the page stays open in Debian's Chromium (headless) while reports stream
+// in through the API and the wall is used the way an operation centre uses it (time windows, heat
+// and KPI modes, metrics and trend switched, zoomed in and out, drilled down two levels and back,
+// a report's card opened and closed, the replay run). Each round (a minute, more when the server
+// is restarted in it) does all of that, then it puts the wall back in the same state (the whole
+// city, 30 days, heat), forces garbage collections (in the page and in each of its workers) and
+// samples the page's memory, its workers' heaps and its object counts, so that samples differ by
+// time alone and not by what happened to be on screen. Each sample also takes the browser's own
+// account of its memory by process and allocator (memory-infra). At the end it prints the trend of
+// each per hour after a warm-up, and fails when one keeps growing. Each sample takes heap
+// snapshots of the page and of its workers, to follow their data apart from the compiled code V8
+// keeps of the program and that code by the function it belongs to, and at the end prints which
+// kinds of object grew after the warm-up.
 //
 // Every few minutes the server is stopped (SIGTERM and SIGKILL in turn) and kept away for a
 // while as the wall is looked at somewhere new, so that tiles fail to load; the wall must notice,
@@ -286,9 +287,13 @@ async function createReport() {
   }
 }
 
-/** Where the wall is looked at while the server is away: places and a zoom not seen before. */
+/**
+ * Where the wall is looked at while the server is away: one of three places, at a zoom the
+ * rounds do not use, so that its tiles are not all at hand (a new place each time would fill
+ * MapLibre's tile cache for as long as the soak runs).
+ */
 function outageView(n) {
-  return { zoom: 13.5, center: [113.58 + (n % 7) * 0.025, 34.71 + (n % 3) * 0.03] };
+  return { zoom: 13.5, center: [113.58 + (n % 3) * 0.05, 34.71 + (n % 3) * 0.03] };
 }
 
 const restarts = [];
@@ -350,36 +355,31 @@ async function useTheWall(round) {
     }, metrics[(round >> 1) % metrics.length]);
   }
   await page.click(`#trend [data-trend="${round % 2 ? '30d' : '24h'}"]`);
-  if (round % 3 === 0) {
-    // In to street level somewhere in the centre, then back to the whole city.
-    const zoom = await page.evaluate(() => window.gridscopeWall.map().getZoom());
-    const lon = 113.6 + (round % 5) * 0.02;
-    await page.evaluate(([lon_]) => window.gridscopeWall.map().jumpTo({ zoom: 11, center: [lon_, 34.76] }), [lon]);
-    await page.waitForTimeout(3000);
-    await page.evaluate(([z]) => window.gridscopeWall.map().jumpTo({ zoom: z, center: [113.63, 34.75] }), [zoom]);
-  } else if (round % 3 === 1) {
-    // Down the ranking two levels (a district, one of its streets), and back by the breadcrumb.
-    for (const level of ['district', '1']) {
-      const pick = (round >> 1) % 3;
-      await page.evaluate((i) => {
-        const items = document.querySelectorAll('#ranking li[data-code]');
-        items[Math.min(i, items.length - 1)]?.click();
-      }, pick);
-      await page.waitForFunction(`() => document.body.dataset.level === '${level}'`, 15000);
-      await page.waitForTimeout(2000);
-    }
-    await page.click('#crumbs a[data-code="city"]');
-    await page.waitForFunction(() => document.body.dataset.area === 'city', 15000);
-  } else {
-    // A report from the feed: its card, then closed; and a few hours of the replay.
-    await page.click('#feed li');
-    await page.waitForFunction(() => !document.getElementById('detail').hidden, 10000);
-    await page.waitForTimeout(1500);
-    await page.click('#detail-close');
-    await page.click('#replay');
-    await page.waitForTimeout(4500);
-    await page.click('#replay');
+  // In to street level somewhere in the centre, then back to the whole city.
+  const zoom = await page.evaluate(() => window.gridscopeWall.map().getZoom());
+  const lon = 113.6 + (round % 5) * 0.02;
+  await page.evaluate(([lon_]) => window.gridscopeWall.map().jumpTo({ zoom: 11, center: [lon_, 34.76] }), [lon]);
+  await page.waitForTimeout(3000);
+  await page.evaluate(([z]) => window.gridscopeWall.map().jumpTo({ zoom: z, center: [113.63, 34.75] }), [zoom]);
+  // Down the ranking two levels (a district, one of its streets), and back by the breadcrumb.
+  for (const level of ['district', '1']) {
+    await page.evaluate((i) => {
+      const items = document.querySelectorAll('#ranking li[data-code]');
+      items[Math.min(i, items.length - 1)]?.click();
+    }, round % 3);
+    await page.waitForFunction(`() => document.body.dataset.level === '${level}'`, 15000);
+    await page.waitForTimeout(2000);
   }
+  await page.click('#crumbs a[data-code="city"]');
+  await page.waitForFunction(() => document.body.dataset.area === 'city', 15000);
+  // A report from the feed: its card, then closed; and a few hours of the replay.
+  await page.click('#feed li');
+  await page.waitForFunction(() => !document.getElementById('detail').hidden, 10000);
+  await page.waitForTimeout(1500);
+  await page.click('#detail-close');
+  await page.click('#replay');
+  await page.waitForTimeout(4500);
+  await page.click('#replay');
 }
 
 /** The state every sample is taken in: the whole city as first shown, the last 30 days, heat. */
@@ -589,23 +589,29 @@ const creator = (async () => {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 })();
-for (let minute = 1; minute <= minutes; minute += 1) {
-  if (restartEvery > 0 && minute % restartEvery === 0 && minute < minutes) {
-    await restartServer(minute / restartEvery).catch((e) => errors.push(`restarting the server: ${e.message}`));
+// Rounds of a minute or more (longer when the server is restarted in one): the wall used,
+// settled and sampled; each sample is placed at the minute it was taken.
+let nextRestart = started + restartEvery * 60000;
+for (let round = 1; Date.now() < end - 30000; round += 1) {
+  const roundStarted = Date.now();
+  if (restartEvery > 0 && Date.now() >= nextRestart) {
+    nextRestart += restartEvery * 60000;
+    await restartServer(restarts.length + 1).catch((e) => errors.push(`restarting the server: ${e.message}`));
   }
-  await useTheWall(minute).catch((e) => errors.push(`using the wall: ${e.message}`));
-  const wait = started + minute * 60000 - 5000 - Date.now();
+  await useTheWall(round).catch((e) => errors.push(`using the wall: ${e.message}`));
+  const wait = roundStarted + 55000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
   await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
   const { pageCensus, workersCensus, pageCode, workersCode, ...s } = await sample();
+  const minute = (Date.now() - started) / 60000;
   samples.push({ minute, ...s });
   latest = { pageCensus, workersCensus, pageCode, workersCode };
   for (const f of pageCode.compiled) ranInPage.add(f);
   for (const f of workersCode.compiled) ranInWorkers.add(f);
-  if (minute === Math.floor(minutes / 3) + 1) afterWarmup = latest;
+  if (!afterWarmup && minute >= minutes / 3) afterWarmup = latest;
   const machine = (what) => `${s[`${what}MachineMb`].toFixed(2)} MB in ${s[`${what}MachineFunctions`]} functions (${s[`${what}MachinePerFunction`].toFixed(2)} objects each)`;
   const parts = (what) => ['Data', 'Buffers', 'Shapes', 'Code'].map((p) => `${p.toLowerCase()} ${s[`${what}${p}Mb`].toFixed(2)}`).join(', ');
-  console.log(`minute ${String(minute).padStart(3)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
+  console.log(`minute ${minute.toFixed(1).padStart(5)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners} (the browser counts ${s.browserListeners}), elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}; `
     + `machine code: page ${machine('heap')}, workers ${machine('workers')}`);
@@ -625,14 +631,14 @@ function median(values) {
 }
 
 /**
- * The trend per hour of the measure `of(sample)` over the samples after the first third (the
- * warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes between
- * every two samples), which follows the level the measure keeps rather than the moments it
- * jumps between a few cache states (a worker holding one more parsed tile, say); `leastSquares`
- * is the ordinary fit, for comparison.
+ * The trend per hour of the measure `of(sample)` over the samples after the first third of the
+ * run (the warm-up), with its mean. `slope` is the Theil–Sen estimate (the median of the slopes
+ * between every two samples), which follows the level the measure keeps rather than the moments
+ * it jumps between a few cache states (a worker holding one more parsed tile, say);
+ * `leastSquares` is the ordinary fit, for comparison.
  */
 function perHour(of) {
-  const kept = samples.slice(Math.floor(samples.length / 3));
+  const kept = samples.filter((s) => s.minute >= minutes / 3);
   const xs = kept.map((s) => s.minute);
   const ys = kept.map((s) => of(s) ?? 0);
   const n = xs.length;
@@ -648,7 +654,7 @@ function perHour(of) {
 }
 
 let failed = false;
-console.log(`soak: ${minutes} min, ${created} reports created (${failedCreates} failed, ${retriedCreates} tries again while the server was away), `
+console.log(`soak: ${minutes} min, ${samples.length} samples, ${created} reports created (${failedCreates} failed, ${retriedCreates} tries again while the server was away), `
   + `${restarts.length} server restarts, ${errors.length} page errors`);
 for (const r of restarts) {
   const ok = r.reconnectedMs !== undefined && r.inFeed && r.gridsShown > 0;
