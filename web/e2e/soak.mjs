@@ -304,7 +304,7 @@ const restarts = [];
  */
 async function restartServer(n) {
   const signal = n % 2 ? 'SIGTERM' : 'SIGKILL';
-  const outcome = { n, signal, failedTiles: 0 };
+  const outcome = { n, signal };
   restarts.push(outcome);
   const hold = join(serverDir, 'hold');
   writeFileSync(hold, '');
@@ -333,9 +333,9 @@ async function restartServer(n) {
   outcome.inFeed = id !== null && await page.waitForFunction(`() => document.querySelector('#feed li[data-id="${id}"]') !== null`, 10000)
     .then(() => true, () => false);
   // The view the wall moved to while the server was away, loaded now: its level-3 grids drawn.
-  const drawn = () => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length > 0;
-  await page.waitForFunction(drawn, 30000).catch(() => {});
-  outcome.gridsShown = await page.evaluate(() => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length);
+  const outlines = () => window.gridscopeWall.map().queryRenderedFeatures({ layers: ['level3-line'] }).length;
+  await page.waitForFunction(`() => (${outlines})() > 0`, 30000).catch(() => {});
+  outcome.gridsShown = await page.evaluate(outlines);
   console.log(`restart ${n} (${signal}): the wall noticed in ${outcome.noticedMs} ms, ${outcome.failedTiles} tile loads failed while the server was away; `
     + `server up ${outcome.serverUpMs} ms after release, wall reconnected after ${outcome.reconnectedMs} ms, new report in the feed: ${outcome.inFeed}, `
     + `level-3 grid outlines drawn where tiles had failed: ${outcome.gridsShown}`);
@@ -660,7 +660,7 @@ for (const r of restarts) {
   const ok = r.reconnectedMs !== undefined && r.inFeed && r.gridsShown > 0;
   failed ||= !ok;
   console.log(`${ok ? 'ok  ' : 'FAIL'} restart ${r.n} (${r.signal}): reconnected ${r.reconnectedMs ?? '—'} ms after the server was let back `
-    + `(up after ${r.serverUpMs ?? '—'} ms), new report shown ${r.inFeed ?? false}, ${r.failedTiles} failed tile loads, then ${r.gridsShown ?? 0} grid outlines drawn`);
+    + `(up after ${r.serverUpMs ?? '—'} ms), new report shown ${r.inFeed ?? false}, ${r.failedTiles ?? 0} failed tile loads, then ${r.gridsShown ?? 0} grid outlines drawn`);
 }
 const missing = await storedReportsMissing(acknowledged);
 failed ||= missing.length > 0;
