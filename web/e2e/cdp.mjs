@@ -192,7 +192,9 @@ export async function openPage({ width, height }) {
     async waitForFunction(fn, timeoutMs) {
       const until = Date.now() + timeoutMs;
       while (!(await evaluate(fn))) {
-        if (Date.now() > until) throw new Error('timed out waiting in the page');
+        if (Date.now() > until) {
+          throw new Error(`timed out after ${timeoutMs} ms waiting in the page for ${String(fn).replace(/\s+/g, ' ').slice(0, 160)}`);
+        }
         await sleep(200);
       }
     },

@@ -3,7 +3,8 @@
 // and KPI modes, metrics and trend switched, zoomed in and out, drilled down two levels and back,
 // a report's card opened and closed, the replay run). Each round (a minute, more when the server
 // is restarted in it) does all of that, then it puts the wall back in the same state (the whole
-// city, 30 days, heat), forces garbage collections (in the page and in each of its workers) and
+// city, 30 days, heat), empties MapLibre's bounded caches of tiles out of view (which hold the
+// places last looked at), forces garbage collections (in the page and in each of its workers) and
 // samples the page's memory, its workers' heaps and its object counts, so that samples differ by
 // time alone and not by what happened to be on screen. Each sample also takes the browser's own
 // account of its memory by process and allocator (memory-infra). At the end it prints the trend of
@@ -400,6 +401,34 @@ async function settle() {
   await page.waitForTimeout(1500);
   await page.evaluate((h) => window.gridscopeWall.map().jumpTo(h), home);
   await page.waitForTimeout(4000);
+  const tiles = await emptyTileCaches();
+  await page.waitForTimeout(1000);
+  return tiles;
+}
+
+/**
+ * Empties MapLibre's caches of tiles out of view, for every source, and returns how many tiles
+ * the sources held in view and in those caches, and the caches' bound. Each cache keeps up to
+ * five viewports' worth of tiles of each source (a hundred at 1920×1080) for the places last
+ * looked at, which are different ones every round as the ranking the rounds drill down by
+ * changes with the reports: their size says where the wall has been, not whether it leaks, and
+ * it stays within that bound by construction. Emptied, each sample holds the tiles of the view
+ * it was taken in and what the wall keeps besides.
+ */
+async function emptyTileCaches() {
+  return page.evaluate(() => {
+    const managers = Object.values(window.gridscopeWall.map().style.tileManagers);
+    const counts = { inView: 0, cached: 0, bound: 0 };
+    for (const m of managers) {
+      // A private field of MapLibre's: fail loudly should a new version rename it.
+      if (!m._outOfViewCache?.reset) throw new Error('MapLibre has no _outOfViewCache on its tile managers any more');
+      counts.inView += m.getIds().length;
+      counts.cached += m._outOfViewCache.order.length;
+      counts.bound += m._outOfViewCache.max;
+      m._outOfViewCache.reset();
+    }
+    return counts;
+  });
 }
 
 /**
@@ -601,10 +630,13 @@ for (let round = 1; Date.now() < end - 30000; round += 1) {
   await useTheWall(round).catch((e) => errors.push(`using the wall: ${e.message}`));
   const wait = roundStarted + 55000 - Date.now();
   if (wait > 0) await page.waitForTimeout(wait);
-  await settle().catch((e) => errors.push(`settling the wall: ${e.message}`));
+  const tiles = await settle().catch((e) => {
+    errors.push(`settling the wall: ${e.message}`);
+    return { inView: 0, cached: 0, bound: 0 };
+  });
   const { pageCensus, workersCensus, pageCode, workersCode, ...s } = await sample();
   const minute = (Date.now() - started) / 60000;
-  samples.push({ minute, ...s });
+  samples.push({ minute, tiles, ...s });
   latest = { pageCensus, workersCensus, pageCode, workersCode };
   for (const f of pageCode.compiled) ranInPage.add(f);
   for (const f of workersCode.compiled) ranInWorkers.add(f);
@@ -613,7 +645,8 @@ for (let round = 1; Date.now() < end - 30000; round += 1) {
   const parts = (what) => ['Data', 'Buffers', 'Shapes', 'Code'].map((p) => `${p.toLowerCase()} ${s[`${what}${p}Mb`].toFixed(2)}`).join(', ');
   console.log(`minute ${minute.toFixed(1).padStart(5)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
-    + `listeners ${s.listeners} (the browser counts ${s.browserListeners}), elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}; `
+    + `listeners ${s.listeners} (the browser counts ${s.browserListeners}), elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}, `
+    + `tiles ${tiles.inView} in view and ${tiles.cached} cached out of view (bound ${tiles.bound}; emptied before sampling); `
     + `machine code: page ${machine('heap')}, workers ${machine('workers')}`);
 }
 await creator;
