@@ -169,6 +169,98 @@ function internalKinds(where, census) {
 }
 
 /**
+ * The glyphs MapLibre has drawn for the labels and keeps for good (one bitmap per character and
+ * font stack, never dropped): how many, and the MB of their bitmaps, which sit in the page's
+ * array buffers. The cache is bounded by the characters of the names the wall can label, but it
+ * fills slowly, as rounds drill down to districts and streets whose names show characters not
+ * drawn before, so the buffers are judged less these bitmaps and the glyphs are counted apart.
+ */
+async function glyphCache() {
+  return page.evaluate(() => {
+    const { entries } = window.gridscopeWall.map().style.glyphManager;
+    if (!entries) throw new Error('MapLibre has no glyphManager.entries any more');
+    let glyphs = 0;
+    let bytes = 0;
+    for (const entry of Object.values(entries)) {
+      for (const variant of Object.values(entry.glyphs)) {
+        for (const g of Object.values(variant)) {
+          glyphs += 1;
+          bytes += g?.bitmap?.data?.byteLength ?? 0;
+        }
+      }
+    }
+    return { glyphs, mb: bytes / 1e6 };
+  });
+}
+
+/**
+ * The tiles MapLibre's workers hold, summed over workers and vector sources: decoded (`loaded`),
+ * waiting to be parsed with their raw bytes (`parsing`) and being fetched (`loading`), and of
+ * those decoded, how many the page no longer has (`orphans`, `orphansWithData` with a decoded
+ * tile in them): a worker keeps a tile until the page tells it to drop it, so once the page has
+ * let a tile go, the worker holding it keeps it for nothing.
+ */
+async function workerTiles() {
+  const pageTiles = await page.evaluate(() => {
+    const uids = [];
+    for (const m of Object.values(window.gridscopeWall.map().style.tileManagers)) {
+      for (const id of m.getIds()) uids.push(m.getTileByID(id).uid);
+      for (const entries of Object.values(m._outOfViewCache.data)) for (const e of entries) uids.push(e.value.uid);
+    }
+    return uids;
+  });
+  const answers = await page.sendToWorkers('Runtime.evaluate', {
+    expression: `((pageTiles) => {
+      const counts = { loaded: 0, parsing: 0, loading: 0, orphans: 0, orphansWithData: 0, examples: [] };
+      for (const byType of Object.values(self.worker?.workerSources ?? {})) {
+        for (const source of Object.values(byType.vector ?? {})) {
+          const state = source.tileState;
+          if (!state) continue;
+          counts.loaded += Object.keys(state.loaded).length;
+          counts.parsing += Object.keys(state.parsing).length;
+          counts.loading += Object.keys(state.loading).length;
+          for (const [uid, tile] of Object.entries(state.loaded)) {
+            if (pageTiles.has(Number(uid))) continue;
+            counts.orphans += 1;
+            if (tile.vectorTile) counts.orphansWithData += 1;
+            const { z, x, y } = tile.tileID?.canonical ?? {};
+            if (counts.examples.length < 5) {
+              counts.examples.push(tile.source + ' ' + [z, x, y].join('/') + (tile.vectorTile ? ' decoded' : '') + (state.parsing[uid] ? ' with its bytes' : ''));
+            }
+          }
+        }
+      }
+      return counts;
+    })(new Set(${JSON.stringify(pageTiles)}))`,
+    returnByValue: true,
+  });
+  const total = { loaded: 0, parsing: 0, loading: 0, orphans: 0, orphansWithData: 0, examples: [] };
+  for (const a of answers) {
+    const counts = a.result?.value;
+    if (!counts) continue;
+    for (const k of Object.keys(total)) {
+      if (k === 'examples') total.examples.push(...counts.examples);
+      else total[k] += counts[k];
+    }
+  }
+  return total;
+}
+
+/**
+ * The characters of the names the wall labels (districts, streets, communities, level-3 and
+ * exclusive grids): what bounds MapLibre's glyph cache.
+ */
+async function labelCharacters() {
+  const chars = new Set();
+  for (const level of ['district', '1', '2', '3', 'exclusive']) {
+    const resp = await fetch(`${base}/api/v1/grids?level=${level}&limit=50000`, { headers: { 'X-API-Key': adminKey } });
+    if (!resp.ok) throw new Error(`listing the grids of level ${level}: HTTP ${resp.status}`);
+    for (const f of (await resp.json()).features) for (const c of f.properties.name ?? '') chars.add(c);
+  }
+  return chars.size;
+}
+
+/**
  * Memory and object counts after full collections, with the heap censuses of the page and of
  * its workers (`pageCensus`, `workersCensus`) they were split by.
  */
@@ -177,6 +269,8 @@ async function sample() {
   const listeners = await liveListeners();
   const { census: pageCensus, code: pageCode } = await heapCensus();
   const { census: workersCensus, code: workersCode } = await heapCensus(page.sendToWorkers);
+  const glyphs = await glyphCache();
+  const inWorkers = await workerTiles();
   const pageParts = heapParts(pageCensus);
   const workersParts = heapParts(workersCensus);
   const { metrics } = await page.send('Performance.getMetrics');
@@ -196,6 +290,10 @@ async function sample() {
     heapMb: heaps.pageMb,
     heapDataMb: pageParts.data,
     heapBuffersMb: pageParts.buffers,
+    heapBuffersLessGlyphsMb: pageParts.buffers - glyphs.mb,
+    glyphs: glyphs.glyphs,
+    workerTiles: inWorkers,
+    glyphsMb: glyphs.mb,
     heapShapesMb: pageParts.shapes,
     heapCodeMb: pageParts.code,
     workersMb: heaps.workersMb,
@@ -606,6 +704,7 @@ let latest = null;
 const ranInPage = new Set();
 const ranInWorkers = new Set();
 const samples = [];
+const labelChars = await labelCharacters();
 const started = Date.now();
 const end = started + minutes * 60000;
 const creator = (async () => {
@@ -646,7 +745,10 @@ for (let round = 1; Date.now() < end - 30000; round += 1) {
   console.log(`minute ${minute.toFixed(1).padStart(5)}: heap ${s.heapMb.toFixed(1)} MB (${parts('heap')}), workers' heaps ${s.workersMb.toFixed(1)} MB (${s.workers}; ${parts('workers')}), browser PSS ${s.browserMb.toFixed(0)} MB `
     + `(footprints: renderers ${(s.infra['Renderer: footprint'] ?? 0).toFixed(0)} MB, GPU ${(s.infra['GPU Process: footprint'] ?? 0).toFixed(0)} MB), DOM nodes ${s.nodes}, `
     + `listeners ${s.listeners} (the browser counts ${s.browserListeners}), elements ${s.elements}, feed ${s.feed}, live points ${s.live}, reports sent ${created}, `
-    + `tiles ${tiles.inView} in view and ${tiles.cached} cached out of view (bound ${tiles.bound}; emptied before sampling); `
+    + `tiles ${tiles.inView} in view and ${tiles.cached} cached out of view (bound ${tiles.bound}; emptied before sampling), `
+    + `workers hold ${s.workerTiles.loaded} tiles (${s.workerTiles.parsing} parsing, ${s.workerTiles.loading} loading; `
+    + `${s.workerTiles.orphans} the page has let go, ${s.workerTiles.orphansWithData} of them decoded${s.workerTiles.examples.length ? `: ${s.workerTiles.examples.join(', ')}` : ''}), `
+    + `glyphs ${s.glyphs} (${s.glyphsMb.toFixed(2)} MB of the page's buffers; bound ${labelChars} characters); `
     + `machine code: page ${machine('heap')}, workers ${machine('workers')}`);
 }
 await creator;
@@ -719,11 +821,12 @@ async function storedReportsMissing(ids) {
 // with machine code (beyond those the wall runs), more machine code objects for one function
 // (code compiled again and the old kept), more functions known (code generated at run time;
 // neither the wall nor MapLibre evaluates code), or more machine code of no function (regular
-// expressions, stubs). The heap is judged less its code.
+// expressions, stubs). The heap is judged less its code, its buffers less the glyphs MapLibre
+// keeps (bounded by the characters of the names, checked below).
 const limits = {
   heapLessCodeMb: 0.02,
   heapDataMb: 0.02,
-  heapBuffersMb: 0.02,
+  heapBuffersLessGlyphsMb: 0.02,
   heapShapesMb: 0.02,
   heapMachineFunctions: 0.02,
   heapMachineMostPerFunction: 0.02,
@@ -753,6 +856,16 @@ for (const [key, share] of Object.entries(limits)) {
   failed ||= !ok;
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}: mean ${mean.toFixed(2)}, trend ${signed(slope)} per hour (limit +${(share * mean).toFixed(3)}; least squares ${signed(leastSquares)})`);
 }
+const mostGlyphs = Math.max(...samples.map((s) => s.glyphs));
+const glyphsOk = mostGlyphs <= labelChars;
+failed ||= !glyphsOk;
+console.log(`${glyphsOk ? 'ok  ' : 'FAIL'} glyphs kept within the characters of the names labelled: at most ${mostGlyphs} of ${labelChars} `
+  + `(last ${samples.at(-1).glyphs}, ${samples.at(-1).glyphsMb.toFixed(2)} MB; trend ${signed(perHour((s) => s.glyphs).slope)} per hour)`);
+const orphans = samples.at(-1).workerTiles;
+const mostOrphans = Math.max(...samples.map((s) => s.workerTiles.orphans));
+failed ||= orphans.orphans > 0;
+console.log(`${orphans.orphans ? 'FAIL' : 'ok  '} the workers hold no tile the page has let go: ${orphans.orphans} at the end (${orphans.orphansWithData} decoded; `
+  + `at most ${mostOrphans}${orphans.examples.length ? `; ${orphans.examples.join(', ')}` : ''})`);
 printCodeGrowth('page', 'heap', latest.pageCode, ranInPage);
 printCodeGrowth('workers', 'workers', latest.workersCode, ranInWorkers);
 

@@ -85,6 +85,10 @@ export class WallMap {
     this.live = new Map();
     /** Tiles that failed to load (the server away, say) by source, to load again. */
     this.failedTiles = new Map();
+    /** Sources whose failed tiles are being asked for again (until the map is next idle). */
+    this.retrying = new Set();
+    /** New tile URLs by source, waiting for the source's retries to be over (see `setTiles`). */
+    this.pendingTiles = new Map();
     this.legend = '';
     /** Milliseconds after navigation at which the first view reached each stage. */
     this.timings = {};
@@ -228,15 +232,39 @@ export class WallMap {
   retryFailedTiles(sources = [...this.failedTiles.keys()]) {
     for (const id of sources) {
       const tiles = this.failedTiles.get(id);
-      if (tiles && this.map.getSource(id)) this.map.refreshTiles(id, [...tiles.values()]);
       this.failedTiles.delete(id);
+      if (!tiles || !this.map.getSource(id)) continue;
+      this.map.refreshTiles(id, [...tiles.values()]);
+      this.retrying.add(id);
     }
+    if (this.retrying.size === 0) return;
+    this.map.once('idle', () => {
+      this.retrying.clear();
+      this.applyPendingTiles();
+    });
+    this.map.triggerRepaint();
   }
 
-  /** Points source `id` at new tile URLs, asking again for its failed tiles first (see above). */
+  /**
+   * Points source `id` at new tile URLs. While some of its tiles have failed or are being asked
+   * for again, the new URLs wait for those loads to be over (until the next retry, when they
+   * fail again): reloading the source then would leave a failed tile waiting for ever (see
+   * above) and load a retried one a second time beside the first, whose copy in MapLibre's
+   * worker then outlives the tile.
+   */
   setTiles(id, tiles) {
-    this.retryFailedTiles([id]);
-    this.map.getSource(id)?.setTiles(tiles);
+    this.pendingTiles.set(id, tiles);
+    if (this.failedTiles.has(id)) this.retryFailedTiles([id]);
+    else this.applyPendingTiles();
+  }
+
+  /** Gives the sources the tile URLs that were waiting, where nothing holds them back any more. */
+  applyPendingTiles() {
+    for (const [id, tiles] of this.pendingTiles) {
+      if (this.retrying.has(id) || this.failedTiles.has(id)) continue;
+      this.pendingTiles.delete(id);
+      this.map.getSource(id)?.setTiles(tiles);
+    }
   }
 
   /** Heat and KPI tiles for the window `{from, to}` (ISO strings). */
