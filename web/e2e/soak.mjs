@@ -462,6 +462,7 @@ async function useTheWall(round) {
   await page.evaluate(([z]) => window.gridscopeWall.map().jumpTo({ zoom: z, center: [113.63, 34.75] }), [zoom]);
   // Down the ranking two levels (a district, one of its streets), and back by the breadcrumb.
   for (const level of ['district', '1']) {
+    await rankingOfTheArea();
     await page.evaluate((i) => {
       const items = document.querySelectorAll('#ranking li[data-code]');
       items[Math.min(i, items.length - 1)]?.click();
@@ -471,6 +472,7 @@ async function useTheWall(round) {
   }
   await page.click('#crumbs a[data-code="city"]');
   await page.waitForFunction(() => document.body.dataset.area === 'city', 15000);
+  await rankingOfTheArea();
   // A report from the feed: its card, then closed; and a few hours of the replay.
   await page.click('#feed li');
   await page.waitForFunction(() => !document.getElementById('detail').hidden, 10000);
@@ -479,6 +481,22 @@ async function useTheWall(round) {
   await page.click('#replay');
   await page.waitForTimeout(4500);
   await page.click('#replay');
+}
+
+/**
+ * Waits until the ranking lists the children of the area the wall shows. The page names the area
+ * as soon as it drills down and loads the ranking after, so a ranking clicked at once can still
+ * be the parent's, and the click then goes to a sibling instead of a level down. The area is
+ * unset until the first drill-down, and the whole city's ranking query has no grid.
+ */
+async function rankingOfTheArea() {
+  await page.waitForFunction(function rankingListsTheAreasChildren() {
+    const area = document.body.dataset.area ?? 'city';
+    const query = document.getElementById('ranking').dataset.query;
+    if (!query) return false;
+    const grid = new URL(query).searchParams.get('grid') ?? 'city';
+    return grid === area && document.querySelector('#ranking li[data-code]') !== null;
+  }, 15000);
 }
 
 /** The state every sample is taken in: the whole city as first shown, the last 30 days, heat. */
