@@ -289,6 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &StoreOptions {
                 max_batch: cfg.store.max_batch,
                 checkpoint_wal_bytes: cfg.store.checkpoint_wal_mb << 20,
+                checkpoint_idle_wal_bytes: cfg.store.checkpoint_idle_wal_mb << 20,
                 query_threads: cfg.store.query_threads,
                 ..StoreOptions::default()
             },

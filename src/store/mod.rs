@@ -4,6 +4,7 @@
 //! use a pool of other connections and see committed data only, so they never block ingest.
 
 pub mod bulk;
+pub mod checkpoint;
 pub mod columns;
 pub mod events;
 pub mod keys;
@@ -68,8 +69,10 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Depth of the writer's queue; further writers wait (back-pressure).
     pub queue: usize,
-    /// Checkpoint when the write-ahead log reaches this size.
+    /// Checkpoint at this size of write-ahead log even while writes are flowing.
     pub checkpoint_wal_bytes: u64,
+    /// Checkpoint at this size of write-ahead log as soon as the writer is idle.
+    pub checkpoint_idle_wal_bytes: u64,
     /// Threads DuckDB may run one statement on (see `StoreSettings::query_threads`).
     pub query_threads: usize,
 }
@@ -80,6 +83,7 @@ impl Default for StoreOptions {
             max_batch: 4096,
             queue: 65536,
             checkpoint_wal_bytes: 256 << 20,
+            checkpoint_idle_wal_bytes: 16 << 20,
             query_threads: 1,
         }
     }
@@ -110,9 +114,11 @@ impl Store {
         opts: &StoreOptions,
     ) -> Result<Store, StoreError> {
         let conn = open_database(path)?;
-        // Checkpoints run on their own thread (see `checkpointer`) instead of inside whichever
-        // commit crosses the threshold; the threshold stays as a backstop.
-        conn.execute_batch("SET checkpoint_threshold = '1GB'")?;
+        // Checkpoints run on their own thread when the writer is idle (see `checkpoint`)
+        // instead of inside whichever commit crosses DuckDB's threshold; that threshold stays
+        // as a backstop above the size at which the checkpointer forces one.
+        let backstop_mb = (opts.checkpoint_wal_bytes >> 20).saturating_mul(2).max(64);
+        conn.execute_batch(&format!("SET checkpoint_threshold = '{backstop_mb}MB'"))?;
         conn.execute_batch(&format!("SET threads = {}", opts.query_threads.max(1)))?;
         // A large import compresses each row group into the file as soon as it is full,
         // alongside the preparing of the next chunks, instead of five at a time (DuckDB's
@@ -122,19 +128,26 @@ impl Store {
         let base = connect(&conn)?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let max_batch = opts.max_batch.max(1);
-        let writer = std::thread::Builder::new()
-            .name("gridscope-writer".into())
-            .spawn(move || writer::run(conn, rx, rules, max_batch))
-            .map_err(|e| StoreError::Internal(format!("starting the writer: {e}")))?;
+        let activity = Arc::new(checkpoint::WriterActivity::default());
+        let writer = {
+            let activity = Arc::clone(&activity);
+            std::thread::Builder::new()
+                .name("gridscope-writer".into())
+                .spawn(move || writer::run(conn, rx, rules, max_batch, &activity))
+        }
+        .map_err(|e| StoreError::Internal(format!("starting the writer: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = {
             let conn = connect(&base)?;
             let wal = wal_path(path);
             let stop = Arc::clone(&stop);
-            let every = opts.checkpoint_wal_bytes;
+            let policy = checkpoint::CheckpointPolicy {
+                idle_bytes: opts.checkpoint_idle_wal_bytes,
+                forced_bytes: opts.checkpoint_wal_bytes,
+            };
             std::thread::Builder::new()
                 .name("gridscope-checkpoint".into())
-                .spawn(move || checkpointer(&conn, &wal, every, &stop))
+                .spawn(move || checkpoint::run(&conn, &wal, policy, &activity, &stop))
                 .map_err(|e| StoreError::Internal(format!("starting the checkpointer: {e}")))?
         };
         Ok(Store {
@@ -352,26 +365,6 @@ fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".wal");
     PathBuf::from(name)
-}
-
-/// Folds the write-ahead log into the database file whenever it has grown past `every` bytes,
-/// off the writer's path, so no create waits behind a checkpoint.
-fn checkpointer(conn: &Connection, wal: &Path, every: u64, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let size = std::fs::metadata(wal).map_or(0, |m| m.len());
-        if size >= every {
-            let started = std::time::Instant::now();
-            match conn.execute_batch("CHECKPOINT") {
-                Ok(()) => tracing::debug!(
-                    wal_bytes = size,
-                    ms = started.elapsed().as_millis() as u64,
-                    "checkpoint"
-                ),
-                Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
-            }
-        }
-    }
 }
 
 impl Drop for Store {

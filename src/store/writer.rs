@@ -12,6 +12,7 @@ use duckdb::{Appender, Connection, OptionalExt, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::checkpoint::WriterActivity;
 use super::columns::{self, PreparedReports};
 use super::record::{CITY_QUEUE, NewReport};
 use crate::grid::code::GridCode;
@@ -129,6 +130,7 @@ pub(crate) fn run(
     mut rx: mpsc::Receiver<Command>,
     rules: Arc<DeadlineRules>,
     max_batch: usize,
+    activity: &WriterActivity,
 ) -> Result<(), StoreError> {
     let next_id: i64 = conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
         r.get(0)
@@ -157,6 +159,7 @@ pub(crate) fn run(
     let mut appenders = Appenders::new(&conn)?;
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
+        activity.started();
         batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -176,6 +179,9 @@ pub(crate) fn run(
                 let result = import(&conn, &mut appenders, &mut state, &chunks);
                 let _ = reply.send(result);
             }
+        }
+        if rx.is_empty() {
+            activity.finished();
         }
     }
     drop(appenders);
@@ -328,11 +334,15 @@ fn apply(
     append_new(appenders, &fresh)?;
     let appended = started.elapsed();
     conn.execute_batch("COMMIT")?;
+    let committed = started.elapsed() - appended;
+    metrics::histogram!("gridscope_store_commit_seconds").record(committed.as_secs_f64());
+    metrics::histogram!("gridscope_store_group_commit_seconds")
+        .record(started.elapsed().as_secs_f64());
     tracing::debug!(
         commands = batch.len(),
         reports = fresh.len(),
         apply_ms = appended.as_secs_f64() * 1e3,
-        commit_ms = (started.elapsed() - appended).as_secs_f64() * 1e3,
+        commit_ms = committed.as_secs_f64() * 1e3,
         "group commit"
     );
     Ok(outcomes)
