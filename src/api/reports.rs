@@ -19,14 +19,14 @@ use super::extract::{
     JsonBody, QueryParams, body_bytes, parse_bbox, parse_category_prefix, parse_channel, parse_json,
 };
 use super::grid_version::GridsInForce;
+use crate::assign::Assignment;
 use crate::grid::code::GridCode;
-use crate::report::intake::{ReportDraft, prepare};
+use crate::report::intake::{ReportDraft, placement_codes, prepare, prepare_assigned};
 use crate::report::{Action, Channel, ReportId, Status};
 use crate::store::columns::PreparedReports;
 use crate::store::keys::Role;
 use crate::store::query::{self, ReportFilter};
-use crate::store::record::NewReport;
-use crate::store::record::{HistoryEntry, RawLocation, ReportRecord};
+use crate::store::record::{HistoryEntry, NewReport, PlacementCodes, RawLocation, ReportRecord};
 use crate::store::writer::{ImportChunk, TransitionRequest};
 
 /// Longest description accepted, in characters.
@@ -259,10 +259,7 @@ pub async fn create_batch(
     let chunks = import.sender();
     let prepared = tokio::task::spawn_blocking(move || {
         super::import_pool::run(|| {
-            prepare_batch(&st, &bytes, format, max, &creator, &mut |chunk, now| {
-                // Columns are built and the reports freed here, off the single writer thread.
-                let prepared = PreparedReports::new(&chunk, now)
-                    .map_err(|e| ApiError::internal("batch columns", &e))?;
+            prepare_batch(&st, &bytes, format, max, &creator, &mut |prepared| {
                 chunks
                     .send(ImportChunk::Reports(prepared))
                     .map_err(|_| ApiError::from(crate::store::StoreError::Closed))
@@ -294,8 +291,9 @@ pub async fn create_batch(
 const IMPORT_CHUNK: usize = 8192;
 
 /// Parses, validates and prepares a batch on all cores, handing it to `emit` in chunks of
-/// [`IMPORT_CHUNK`] with the creation time (NDJSON lines are parsed in parallel too). Emitting
-/// one chunk overlaps preparing the next. The first bad record (in input order) refuses the
+/// [`IMPORT_CHUNK`] with their columns built (NDJSON lines are parsed in parallel too). Building
+/// and emitting one chunk overlaps preparing the next, and keeps that work off the single
+/// writer thread. The first bad record (in input order) refuses the
 /// batch; an error from `emit` (the store went away) stops it.
 fn prepare_batch(
     state: &AppState,
@@ -303,18 +301,28 @@ fn prepare_batch(
     format: super::assign::BatchFormat,
     max: usize,
     creator: &str,
-    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> Result<(), ApiError> + Send),
+    emit: &mut (dyn FnMut(PreparedReports) -> Result<(), ApiError> + Send),
 ) -> Result<(), ApiError> {
     use rayon::prelude::*;
     let now = Utc::now();
     let grids = state.in_force();
     let one = |i: usize, r: CreateReport| {
         validate(state, &grids, r, None)
-            .map(|draft| prepare(&grids.assigner, &state.rules, draft, creator, now).0)
+            .map(|draft| prepare_assigned(&grids.assigner, &state.rules, draft, creator, now))
             .map_err(|e| e.prefix_field(&format.record_name(i)))
     };
+    // The grids the reports were assigned in name them in the stored columns.
+    let mut emit = |chunk: Vec<NewReport<Assignment>>| {
+        let codes: Vec<PlacementCodes<'_>> = chunk
+            .iter()
+            .map(|r| placement_codes(&grids.assigner, &r.placement))
+            .collect();
+        let prepared = PreparedReports::new(&chunk, &codes, now)
+            .map_err(|e| ApiError::internal("batch columns", &e))?;
+        emit(prepared)
+    };
     // The chunk prepared last, emitted while the next one is prepared.
-    let mut pending: Option<Vec<NewReport>> = None;
+    let mut pending: Option<Vec<NewReport<Assignment>>> = None;
     match format {
         super::assign::BatchFormat::Ndjson => {
             let lines: Vec<(usize, &[u8])> = bytes
@@ -329,7 +337,7 @@ fn prepare_batch(
                 return Err(ApiError::invalid("body", "the batch is empty"));
             }
             for chunk in lines.chunks(IMPORT_CHUNK) {
-                overlapped(&mut pending, emit, now, || {
+                overlapped(&mut pending, &mut emit, || {
                     chunk
                         .par_iter()
                         .with_min_len(256)
@@ -348,7 +356,7 @@ fn prepare_batch(
             while records.peek().is_some() {
                 let chunk: Vec<(usize, CreateReport)> =
                     records.by_ref().take(IMPORT_CHUNK).collect();
-                overlapped(&mut pending, emit, now, || {
+                overlapped(&mut pending, &mut emit, || {
                     chunk
                         .into_par_iter()
                         .with_min_len(256)
@@ -358,18 +366,17 @@ fn prepare_batch(
             }
         }
     }
-    pending.map_or(Ok(()), |last| emit(last, now))
+    pending.map_or(Ok(()), emit)
 }
 
 /// Prepares one chunk while emitting the one before (`pending`), then leaves this one pending.
-fn overlapped(
-    pending: &mut Option<Vec<NewReport>>,
-    emit: &mut (dyn FnMut(Vec<NewReport>, DateTime<Utc>) -> Result<(), ApiError> + Send),
-    now: DateTime<Utc>,
-    prepare: impl FnOnce() -> Vec<Result<NewReport, ApiError>> + Send,
+fn overlapped<T: Send>(
+    pending: &mut Option<Vec<T>>,
+    emit: &mut (impl FnMut(Vec<T>) -> Result<(), ApiError> + Send),
+    prepare: impl FnOnce() -> Vec<Result<T, ApiError>> + Send,
 ) -> Result<(), ApiError> {
     let previous = pending.take();
-    let (results, emitted) = rayon::join(prepare, || previous.map_or(Ok(()), |p| emit(p, now)));
+    let (results, emitted) = rayon::join(prepare, || previous.map_or(Ok(()), &mut *emit));
     emitted?;
     *pending = Some(results.into_iter().collect::<Result<Vec<_>, _>>()?);
     Ok(())

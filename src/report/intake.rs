@@ -11,7 +11,10 @@ use super::deadline::DeadlineRules;
 use super::model::Channel;
 use crate::assign::{Assigner, Assignment, Method};
 use crate::coords::Wgs84Point;
-use crate::store::record::{CITY_QUEUE, H3_RESOLUTIONS, NewReport, Placement, RawLocation};
+use crate::grid::model::PartitionChain;
+use crate::store::record::{
+    CITY_QUEUE, H3_RESOLUTIONS, NewReport, Placement, PlacementCodes, RawLocation,
+};
 
 /// A report as a client states it, already validated field by field.
 #[derive(Debug, Clone)]
@@ -41,10 +44,7 @@ pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
     let set = assigner.grids();
     let code = |id| set.grid(id).code.shared();
     let city = || Arc::<str>::from(CITY_QUEUE);
-    let [district, grid_l1, grid_l2, grid_l3] = a
-        .grid
-        .map_or([None; 4], |g| *set.partition_chain(g))
-        .map(|id| id.map(code));
+    let [district, grid_l1, grid_l2, grid_l3] = chain(assigner, a).map(|id| id.map(code));
     Placement {
         district,
         grid_l1,
@@ -54,12 +54,43 @@ pub fn placement(assigner: &Assigner, a: &Assignment) -> Placement {
         exclusive: a.exclusive.iter().map(|&id| code(id)).collect(),
         assigned_grid: a.grid.map_or_else(city, code),
         method: a.method,
-        distance_m: if a.method == Method::Snapped {
-            a.distance_m
-        } else {
-            0.0
-        },
+        distance_m: stored_distance(a),
         responsible: a.responsible.map_or_else(city, code),
+    }
+}
+
+/// Where an assignment puts a point, as codes borrowed from the registry: no reference
+/// counts touched, for the threads preparing a batch import side by side.
+pub fn placement_codes<'a>(assigner: &'a Assigner, a: &Assignment) -> PlacementCodes<'a> {
+    let set = assigner.grids();
+    let code = |id| set.grid(id).code.as_str();
+    let [district, grid_l1, grid_l2, grid_l3] = chain(assigner, a).map(|id| id.map(code));
+    PlacementCodes {
+        district,
+        grid_l1,
+        grid_l2,
+        grid_l3,
+        micro: a.micro.map(code),
+        exclusive: a.exclusive.iter().map(|&id| code(id)).collect(),
+        assigned_grid: a.grid.map_or(CITY_QUEUE, code),
+        method: a.method,
+        distance_m: stored_distance(a),
+        responsible: a.responsible.map_or(CITY_QUEUE, code),
+    }
+}
+
+/// The district, level-1, level-2 and level-3 grids above the assigned grid.
+fn chain(assigner: &Assigner, a: &Assignment) -> PartitionChain {
+    a.grid
+        .map_or([None; 4], |g| *assigner.grids().partition_chain(g))
+}
+
+/// The distance kept with a report: to the grid it was snapped to, else 0.
+fn stored_distance(a: &Assignment) -> f32 {
+    if a.method == Method::Snapped {
+        a.distance_m
+    } else {
+        0.0
     }
 }
 
@@ -95,9 +126,22 @@ pub fn prepare(
     created_by: &str,
     now: DateTime<Utc>,
 ) -> (NewReport, Assignment) {
-    let a = assigner.assign(draft.location);
+    let assigned = prepare_assigned(assigner, rules, draft, created_by, now);
+    let a = assigned.placement.clone();
+    (assigned.map_placement(|a| placement(assigner, &a)), a)
+}
+
+/// [`prepare`] for a batch import: the row's placement stays the engine's assignment (grid
+/// ids), whose codes the stored columns are built from (see [`placement_codes`]).
+pub fn prepare_assigned(
+    assigner: &Assigner,
+    rules: &DeadlineRules,
+    draft: ReportDraft,
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> NewReport<Assignment> {
     let reported_at = draft.reported_at.unwrap_or(now);
-    let report = NewReport {
+    NewReport {
         channel: draft.channel,
         category: draft.category,
         description: draft.description,
@@ -108,10 +152,42 @@ pub fn prepare(
         lat: draft.location.lat(),
         h3: h3_cells(draft.location),
         reported_at,
-        placement: placement(assigner, &a),
+        placement: assigner.assign(draft.location),
         deadline: rules.deadline(draft.category, reported_at),
         created_by: created_by.to_string(),
         idempotency_key: draft.idempotency_key,
-    };
-    (report, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{placement, placement_codes};
+    use crate::grid::demo::{DemoConfig, generate};
+    use crate::{AssignConfig, Assigner, GridSet, Method, Wgs84Point};
+
+    /// A batch import stores the codes borrowed from the registry; a single create stores its
+    /// shared placement. Both must name the same grids for every kind of assignment.
+    #[test]
+    fn borrowed_codes_match_the_shared_placement() {
+        let city = GridSet::new(generate(&DemoConfig::scaled_down(50), &|_| {}).unwrap());
+        let assigner = Assigner::new(Arc::new(city), AssignConfig::default());
+        let mut methods = std::collections::HashSet::new();
+        let mut exclusive = 0;
+        // Across the city and well beyond it (the city queue).
+        for i in 0..60 {
+            for j in 0..60 {
+                let lon = 112.6 + 1.6 * f64::from(i) / 59.0;
+                let lat = 34.2 + 1.0 * f64::from(j) / 59.0;
+                let a = assigner.assign(Wgs84Point::new(lon, lat).unwrap());
+                let shared = placement(&assigner, &a);
+                assert_eq!(placement_codes(&assigner, &a), shared.codes(), "at {lon} {lat}");
+                methods.insert(a.method);
+                exclusive += usize::from(!a.exclusive.is_empty());
+            }
+        }
+        assert!(methods.contains(&Method::Interior) && methods.contains(&Method::CityQueue));
+        assert!(exclusive > 0, "no point fell in an exclusive grid");
+    }
 }

@@ -44,6 +44,51 @@ pub struct Placement {
     pub responsible: Arc<str>,
 }
 
+impl Placement {
+    /// The codes, borrowed.
+    pub fn codes(&self) -> PlacementCodes<'_> {
+        PlacementCodes {
+            district: self.district.as_deref(),
+            grid_l1: self.grid_l1.as_deref(),
+            grid_l2: self.grid_l2.as_deref(),
+            grid_l3: self.grid_l3.as_deref(),
+            micro: self.micro.as_deref(),
+            exclusive: self.exclusive.iter().map(|c| &**c).collect(),
+            assigned_grid: &self.assigned_grid,
+            method: self.method,
+            distance_m: self.distance_m,
+            responsible: &self.responsible,
+        }
+    }
+}
+
+/// A [`Placement`] as codes borrowed from wherever they live (a placement, or the grid
+/// registry itself): what a stored row is built from. A batch import builds its rows from
+/// the registry's codes directly, so that the threads preparing it share no reference counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacementCodes<'a> {
+    /// District code.
+    pub district: Option<&'a str>,
+    /// Level-1 grid.
+    pub grid_l1: Option<&'a str>,
+    /// Level-2 grid.
+    pub grid_l2: Option<&'a str>,
+    /// Level-3 grid.
+    pub grid_l3: Option<&'a str>,
+    /// Micro-grid.
+    pub micro: Option<&'a str>,
+    /// Exclusive grids covering the point, in order of precedence.
+    pub exclusive: smallvec::SmallVec<[&'a str; 2]>,
+    /// The grid routed to.
+    pub assigned_grid: &'a str,
+    /// How the engine decided.
+    pub method: Method,
+    /// Distance in metres to a snapped grid (0 otherwise).
+    pub distance_m: f32,
+    /// Whose head is responsible.
+    pub responsible: &'a str,
+}
+
 /// The code used for the city operation centre's queue.
 pub const CITY_QUEUE: &str = "city";
 
@@ -59,9 +104,13 @@ pub struct RawLocation {
     pub crs: crate::Crs,
 }
 
-/// A report ready to be written: validated, located, assigned and given its deadline.
+/// A report ready to be written: validated, located, assigned and given its deadline. Its
+/// placement is a [`Placement`], or for a batch import the engine's [`Assignment`] (grid ids,
+/// whose codes the rows are built from).
+///
+/// [`Assignment`]: crate::assign::Assignment
 #[derive(Debug, Clone)]
-pub struct NewReport {
+pub struct NewReport<P = Placement> {
     /// Intake channel.
     pub channel: Channel,
     /// GB/T 47678.5 class.
@@ -83,7 +132,7 @@ pub struct NewReport {
     /// When the problem was reported (by the app; defaults to the time of intake).
     pub reported_at: DateTime<Utc>,
     /// Where it lies and who is responsible.
-    pub placement: Placement,
+    pub placement: P,
     /// When handling is due.
     pub deadline: DateTime<Utc>,
     /// Id of the API key that created it.
@@ -92,7 +141,27 @@ pub struct NewReport {
     pub idempotency_key: Option<String>,
 }
 
-impl NewReport {
+impl<P> NewReport<P> {
+    /// The same report placed by `f` of its placement.
+    pub fn map_placement<Q>(self, f: impl FnOnce(P) -> Q) -> NewReport<Q> {
+        NewReport {
+            channel: self.channel,
+            category: self.category,
+            description: self.description,
+            reporter_ref: self.reporter_ref,
+            photos: self.photos,
+            raw: self.raw,
+            lon: self.lon,
+            lat: self.lat,
+            h3: self.h3,
+            reported_at: self.reported_at,
+            placement: f(self.placement),
+            deadline: self.deadline,
+            created_by: self.created_by,
+            idempotency_key: self.idempotency_key,
+        }
+    }
+
     /// What a retry is recognised by: (creator, idempotency key), as each creator's keys are
     /// its own. `None` without a key.
     pub fn idempotency_scope(&self) -> Option<(String, String)> {

@@ -156,7 +156,8 @@ pub(crate) fn run(
         idempotency,
         rules,
     };
-    let mut appenders = Appenders::new(&conn)?;
+    columns::register_arrow_scan(&conn)?;
+    let mut history = HistoryAppender::new(&conn)?;
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         activity.started();
@@ -172,11 +173,11 @@ pub(crate) fn run(
             .into_iter()
             .partition(|c| !matches!(c, Command::Import { .. }));
         if !small.is_empty() {
-            commit_batch(&conn, &mut appenders, &mut state, small);
+            commit_batch(&conn, &mut history, &mut state, small);
         }
         for cmd in imports {
             if let Command::Import { chunks, reply } = cmd {
-                let result = import(&conn, &mut appenders, &mut state, &chunks);
+                let result = import(&conn, &mut state, &chunks);
                 let _ = reply.send(result);
             }
         }
@@ -184,7 +185,7 @@ pub(crate) fn run(
             activity.finished();
         }
     }
-    drop(appenders);
+    drop(history);
     conn.execute_batch("CHECKPOINT")?;
     Ok(())
 }
@@ -200,13 +201,13 @@ enum Outcome {
 /// its neighbours.
 fn commit_batch<'c>(
     conn: &'c Connection,
-    appenders: &mut Appenders<'c>,
+    history: &mut HistoryAppender<'c>,
     state: &mut WriterState,
     batch: Vec<Command>,
 ) {
     let saved_next = state.next_id;
     let mut new_keys = Vec::new();
-    let applied = apply(conn, appenders, state, &batch, &mut new_keys);
+    let applied = apply(conn, history, state, &batch, &mut new_keys);
     match applied {
         Ok(outcomes) => {
             for (k, id) in new_keys {
@@ -218,16 +219,16 @@ fn commit_batch<'c>(
             state.next_id = saved_next;
             let _ = conn.execute_batch("ROLLBACK");
             // A failed flush invalidates an appender; start afresh.
-            match Appenders::new(conn) {
-                Ok(fresh) => *appenders = fresh,
-                Err(e) => tracing::error!(error = %e, "re-creating appenders"),
+            match HistoryAppender::new(conn) {
+                Ok(fresh) => *history = fresh,
+                Err(e) => tracing::error!(error = %e, "re-creating the history appender"),
             }
             if batch.len() == 1 {
                 fail_all(batch, &e);
             } else {
                 tracing::warn!(error = %e, size = batch.len(), "batch failed; retrying one by one");
                 for cmd in batch {
-                    commit_batch(conn, appenders, state, vec![cmd]);
+                    commit_batch(conn, history, state, vec![cmd]);
                 }
             }
         }
@@ -274,25 +275,19 @@ fn fail_all(batch: Vec<Command>, e: &duckdb::Error) {
     }
 }
 
-/// Appenders kept open for the writer's life: creating one per batch costs more than the
-/// appending of a small batch.
-struct Appenders<'c> {
-    reports: Appender<'c>,
-    history: Appender<'c>,
-}
+/// The appender of history rows, kept open for the writer's life: creating one per batch
+/// costs more than appending a batch's few transitions.
+struct HistoryAppender<'c>(Appender<'c>);
 
-impl<'c> Appenders<'c> {
+impl<'c> HistoryAppender<'c> {
     fn new(conn: &'c Connection) -> Result<Self, duckdb::Error> {
-        Ok(Appenders {
-            reports: conn.appender_with_columns("reports", &columns::NEW_REPORT_COLUMNS)?,
-            history: conn.appender("report_history")?,
-        })
+        Ok(HistoryAppender(conn.appender("report_history")?))
     }
 }
 
 fn apply(
     conn: &Connection,
-    appenders: &mut Appenders<'_>,
+    history: &mut HistoryAppender<'_>,
     state: &mut WriterState,
     batch: &[Command],
     new_keys: &mut Vec<((String, String), ReportId)>,
@@ -302,7 +297,7 @@ fn apply(
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut fresh: Vec<(ReportId, &NewReport)> = Vec::new();
     {
-        let history = &mut appenders.history;
+        let history = &mut history.0;
         let mut batch_keys: HashMap<(String, String), ReportId> = HashMap::new();
         for cmd in batch {
             match cmd {
@@ -331,7 +326,7 @@ fn apply(
         }
         history.flush()?;
     }
-    append_new(appenders, &fresh)?;
+    append_new(conn, &fresh)?;
     let appended = started.elapsed();
     conn.execute_batch("COMMIT")?;
     let committed = started.elapsed() - appended;
@@ -373,18 +368,16 @@ fn admit(
     }
 }
 
-/// Appends new reports as one Arrow batch. The creation is the report row itself (history
+/// Inserts new reports as one Arrow batch. The creation is the report row itself (history
 /// entry 0 is read from it), so a create writes one table.
-fn append_new(
-    appenders: &mut Appenders<'_>,
-    fresh: &[(ReportId, &NewReport)],
-) -> Result<(), duckdb::Error> {
+fn append_new(conn: &Connection, fresh: &[(ReportId, &NewReport)]) -> Result<(), duckdb::Error> {
     if fresh.is_empty() {
         return Ok(());
     }
-    let reports = &mut appenders.reports;
-    reports.append_record_batch(columns::reports_batch(fresh, Utc::now()).map_err(arrow_error)?)?;
-    reports.flush()
+    columns::insert_reports(
+        conn,
+        columns::reports_batch(fresh, Utc::now()).map_err(arrow_error)?,
+    )
 }
 
 fn arrow_error(e: duckdb::arrow::error::ArrowError) -> duckdb::Error {
@@ -393,9 +386,8 @@ fn arrow_error(e: duckdb::arrow::error::ArrowError) -> duckdb::Error {
 
 /// A batch import: appends chunks as they arrive, all in one transaction, and commits when
 /// the stream says it is complete, so preparing the next chunk overlaps storing this one.
-fn import<'c>(
-    conn: &'c Connection,
-    appenders: &mut Appenders<'c>,
+fn import(
+    conn: &Connection,
     state: &mut WriterState,
     chunks: &std::sync::mpsc::Receiver<ImportChunk>,
 ) -> Result<Vec<Created>, StoreError> {
@@ -427,8 +419,7 @@ fn import<'c>(
                     }
                     if !ids.is_empty() {
                         let rows = prepared.numbered(&keep, &ids).map_err(arrow_error)?;
-                        appenders.reports.append_record_batch(rows)?;
-                        appenders.reports.flush()?;
+                        columns::insert_reports(conn, rows)?;
                     }
                 }
                 Ok(ImportChunk::Done) => {
@@ -455,10 +446,6 @@ fn import<'c>(
     }
     state.next_id = saved_next;
     let _ = conn.execute_batch("ROLLBACK");
-    match Appenders::new(conn) {
-        Ok(fresh) => *appenders = fresh,
-        Err(e) => tracing::error!(error = %e, "re-creating appenders"),
-    }
     Err(match outcome {
         Err(e) => StoreError::Write(e.to_string()),
         Ok(_) => StoreError::Write("the import was abandoned before its end".into()),
