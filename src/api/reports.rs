@@ -20,6 +20,7 @@ use super::extract::{
 };
 use super::grid_version::GridsInForce;
 use crate::assign::Assignment;
+use crate::coords::Wgs84Point;
 use crate::grid::code::GridCode;
 use crate::report::intake::{ReportDraft, placement_codes, prepare, prepare_assigned};
 use crate::report::{Action, Channel, ReportId, Status};
@@ -290,6 +291,9 @@ pub async fn create_batch(
 /// Records per chunk of a batch import.
 const IMPORT_CHUNK: usize = 8192;
 
+/// Records assigned together, in one call of the engine, while preparing a chunk.
+const ASSIGN_BLOCK: usize = 512;
+
 /// Parses, validates and prepares a batch on all cores, handing it to `emit` in chunks of
 /// [`IMPORT_CHUNK`] with their columns built (NDJSON lines are parsed in parallel too). Building
 /// and emitting one chunk overlaps preparing the next, and keeps that work off the single
@@ -307,9 +311,25 @@ fn prepare_batch(
     let now = Utc::now();
     let grids = state.in_force();
     let one = |i: usize, r: CreateReport| {
-        validate(state, &grids, r, None)
-            .map(|draft| prepare_assigned(&grids.assigner, &state.rules, draft, creator, now))
-            .map_err(|e| e.prefix_field(&format.record_name(i)))
+        validate(state, &grids, r, None).map_err(|e| e.prefix_field(&format.record_name(i)))
+    };
+    // Valid records (the first bad one, in input order, refuses the batch) are assigned in
+    // blocks, where the engine overlaps the memory reads of many points.
+    let place = |drafts: Vec<Result<ReportDraft, ApiError>>| {
+        let drafts = drafts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(drafts
+            .into_par_iter()
+            .chunks(ASSIGN_BLOCK)
+            .flat_map_iter(|block| {
+                let points: Vec<Wgs84Point> = block.iter().map(|d| d.location).collect();
+                let mut assigned = Vec::with_capacity(block.len());
+                grids.assigner.assign_many(&points, &mut assigned);
+                block
+                    .into_iter()
+                    .zip(assigned)
+                    .map(|(d, a)| prepare_assigned(&state.rules, d, a, creator, now))
+            })
+            .collect())
     };
     // The grids the reports were assigned in name them in the stored columns.
     let mut emit = |chunk: Vec<NewReport<Assignment>>| {
@@ -338,15 +358,17 @@ fn prepare_batch(
             }
             for chunk in lines.chunks(IMPORT_CHUNK) {
                 overlapped(&mut pending, &mut emit, || {
-                    chunk
-                        .par_iter()
-                        .with_min_len(256)
-                        .map(|&(i, line)| {
-                            parse_json::<CreateReport>(line)
-                                .map_err(|e| e.prefix_field(&format.record_name(i)))
-                                .and_then(|r| one(i, r))
-                        })
-                        .collect()
+                    place(
+                        chunk
+                            .par_iter()
+                            .with_min_len(256)
+                            .map(|&(i, line)| {
+                                parse_json::<CreateReport>(line)
+                                    .map_err(|e| e.prefix_field(&format.record_name(i)))
+                                    .and_then(|r| one(i, r))
+                            })
+                            .collect(),
+                    )
                 })?;
             }
         }
@@ -357,11 +379,13 @@ fn prepare_batch(
                 let chunk: Vec<(usize, CreateReport)> =
                     records.by_ref().take(IMPORT_CHUNK).collect();
                 overlapped(&mut pending, &mut emit, || {
-                    chunk
-                        .into_par_iter()
-                        .with_min_len(256)
-                        .map(|(i, r)| one(i, r))
-                        .collect()
+                    place(
+                        chunk
+                            .into_par_iter()
+                            .with_min_len(256)
+                            .map(|(i, r)| one(i, r))
+                            .collect(),
+                    )
                 })?;
             }
         }
@@ -373,12 +397,12 @@ fn prepare_batch(
 fn overlapped<T: Send>(
     pending: &mut Option<Vec<T>>,
     emit: &mut (impl FnMut(Vec<T>) -> Result<(), ApiError> + Send),
-    prepare: impl FnOnce() -> Vec<Result<T, ApiError>> + Send,
+    prepare: impl FnOnce() -> Result<Vec<T>, ApiError> + Send,
 ) -> Result<(), ApiError> {
     let previous = pending.take();
-    let (results, emitted) = rayon::join(prepare, || previous.map_or(Ok(()), &mut *emit));
+    let (prepared, emitted) = rayon::join(prepare, || previous.map_or(Ok(()), &mut *emit));
     emitted?;
-    *pending = Some(results.into_iter().collect::<Result<Vec<_>, _>>()?);
+    *pending = Some(prepared?);
     Ok(())
 }
 

@@ -126,17 +126,18 @@ pub fn prepare(
     created_by: &str,
     now: DateTime<Utc>,
 ) -> (NewReport, Assignment) {
-    let assigned = prepare_assigned(assigner, rules, draft, created_by, now);
-    let a = assigned.placement.clone();
-    (assigned.map_placement(|a| placement(assigner, &a)), a)
+    let a = assigner.assign(draft.location);
+    let report = prepare_assigned(rules, draft, a.clone(), created_by, now);
+    (report.map_placement(|a| placement(assigner, &a)), a)
 }
 
-/// [`prepare`] for a batch import: the row's placement stays the engine's assignment (grid
-/// ids), whose codes the stored columns are built from (see [`placement_codes`]).
+/// [`prepare`] for a batch import, whose points are assigned together beforehand (see
+/// [`Assigner::assign_many`]): the row's placement stays the engine's assignment (grid ids),
+/// whose codes the stored columns are built from (see [`placement_codes`]).
 pub fn prepare_assigned(
-    assigner: &Assigner,
     rules: &DeadlineRules,
     draft: ReportDraft,
+    assignment: Assignment,
     created_by: &str,
     now: DateTime<Utc>,
 ) -> NewReport<Assignment> {
@@ -152,7 +153,7 @@ pub fn prepare_assigned(
         lat: draft.location.lat(),
         h3: h3_cells(draft.location),
         reported_at,
-        placement: assigner.assign(draft.location),
+        placement: assignment,
         deadline: rules.deadline(draft.category, reported_at),
         created_by: created_by.to_string(),
         idempotency_key: draft.idempotency_key,
@@ -182,7 +183,11 @@ mod tests {
                 let lat = 34.2 + 1.0 * f64::from(j) / 59.0;
                 let a = assigner.assign(Wgs84Point::new(lon, lat).unwrap());
                 let shared = placement(&assigner, &a);
-                assert_eq!(placement_codes(&assigner, &a), shared.codes(), "at {lon} {lat}");
+                assert_eq!(
+                    placement_codes(&assigner, &a),
+                    shared.codes(),
+                    "at {lon} {lat}"
+                );
                 methods.insert(a.method);
                 exclusive += usize::from(!a.exclusive.is_empty());
             }
