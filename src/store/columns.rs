@@ -95,11 +95,10 @@ pub fn register_arrow_scan(conn: &Connection) -> Result<(), duckdb::Error> {
 /// plan an insert from that buffer all the same.
 pub fn insert_reports(conn: &Connection, rows: RecordBatch) -> Result<(), duckdb::Error> {
     static SQL: OnceLock<String> = OnceLock::new();
+    // Columns taken by name from the batch: one built in another order fails, not misfiled.
     let sql = SQL.get_or_init(|| {
-        format!(
-            "INSERT INTO reports ({}) SELECT * FROM {ARROW_SCAN}(?)",
-            NEW_REPORT_COLUMNS.join(", ")
-        )
+        let columns = NEW_REPORT_COLUMNS.join(", ");
+        format!("INSERT INTO reports ({columns}) SELECT {columns} FROM {ARROW_SCAN}(?)")
     });
     let registration = ArrowBatchRegistration::new(rows);
     conn.prepare_cached(sql)?.execute([&registration])?;
@@ -294,5 +293,119 @@ impl PreparedReports {
         let mut columns = batch.columns().to_vec();
         columns[0] = Arc::new(ids.iter().map(|id| id.0).collect::<Int64Array>());
         RecordBatch::try_new(batch.schema(), columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use duckdb::Connection;
+
+    use super::{insert_reports, register_arrow_scan, reports_batch};
+    use crate::Crs;
+    use crate::assign::Method;
+    use crate::report::{Channel, ReportId};
+    use crate::store::record::{NewReport, Placement, RawLocation};
+    use crate::store::schema::migrate;
+
+    /// Every column of a new report lands in the column of its name: columns of one type
+    /// swapped in the batch (seven grid codes, all text) would otherwise go unnoticed.
+    #[test]
+    fn inserted_reports_read_back_column_by_column() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        register_arrow_scan(&conn).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap();
+        let code = |s: &str| Some(Arc::<str>::from(s));
+        let report = NewReport {
+            channel: Channel::Hotline12345,
+            category: "matter:06002".parse().unwrap(),
+            description: "井盖缺失".into(),
+            reporter_ref: Some("T-1".into()),
+            photos: vec!["https://p.example/1.jpg".into()],
+            raw: RawLocation {
+                lon: 113.66,
+                lat: 34.75,
+                crs: Crs::Gcj02,
+            },
+            lon: 113.654,
+            lat: 34.751,
+            h3: [6, 7, 8, 9, 10],
+            reported_at: at,
+            placement: Placement {
+                district: code("410103"),
+                grid_l1: code("410103015"),
+                grid_l2: code("410103015023"),
+                grid_l3: code("410103015023084"),
+                micro: code("410103015023084001"),
+                exclusive: vec!["410103Z01".into(), "410103Z02".into()],
+                assigned_grid: "410103015023084".into(),
+                method: Method::Snapped,
+                distance_m: 12.5,
+                responsible: "410103Z01".into(),
+            },
+            deadline: at + chrono::Duration::days(3),
+            created_by: "k1".into(),
+            idempotency_key: Some("retry-1".into()),
+        };
+        let batch = reports_batch(&[(ReportId(42), &report)], at).unwrap();
+        insert_reports(&conn, batch).unwrap();
+        let row: Vec<String> = conn
+            .query_row(
+                "SELECT [id::VARCHAR, channel, category, description, reporter_ref, photos,
+                         raw_lon::VARCHAR, raw_lat::VARCHAR, raw_crs, lon::VARCHAR, lat::VARCHAR,
+                         h3_r6::VARCHAR, h3_r10::VARCHAR, district, grid_l1, grid_l2, grid_l3,
+                         micro, exclusive, assigned_grid, assign_method,
+                         assign_distance_m::VARCHAR, responsible, status, created_by,
+                         idempotency_key, (deadline - reported_at)::VARCHAR]
+                 FROM reports",
+                [],
+                |r| r.get::<_, duckdb::types::Value>(0),
+            )
+            .map(|v| match v {
+                duckdb::types::Value::List(items) => items
+                    .into_iter()
+                    .map(|i| match i {
+                        duckdb::types::Value::Text(t) => t,
+                        other => format!("{other:?}"),
+                    })
+                    .collect(),
+                other => panic!("not a list: {other:?}"),
+            })
+            .unwrap();
+        assert_eq!(
+            row,
+            [
+                "42",
+                "hotline_12345",
+                "matter:06002",
+                "井盖缺失",
+                "T-1",
+                r#"["https://p.example/1.jpg"]"#,
+                "113.66",
+                "34.75",
+                "gcj02",
+                "113.654",
+                "34.751",
+                "6",
+                "10",
+                "410103",
+                "410103015",
+                "410103015023",
+                "410103015023084",
+                "410103015023084001",
+                "410103Z01,410103Z02",
+                "410103015023084",
+                "snapped",
+                "12.5",
+                "410103Z01",
+                "reported",
+                "k1",
+                "retry-1",
+                "3 days",
+            ]
+        );
     }
 }
