@@ -12,36 +12,10 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 
 use super::StoreError;
-use super::columns::{NEW_REPORT_COLUMNS, reports_batch};
+use super::columns::{insert_batch, register_arrow_scan, reports_batch};
 use super::record::NewReport;
 use crate::report::history::HistoricReport;
 use crate::report::{ReportId, Status};
-
-/// The lifecycle columns a bulk load sets besides [`NEW_REPORT_COLUMNS`].
-const LIFECYCLE_COLUMNS: [&str; 10] = [
-    "status",
-    "accepted_at",
-    "dispatched_at",
-    "handled_at",
-    "closed_at",
-    "rating",
-    "rework_count",
-    "extension_count",
-    "escalation_count",
-    "history_len",
-];
-
-const HISTORY_COLUMNS: [&str; 9] = [
-    "report_id",
-    "seq",
-    "happened_at",
-    "action",
-    "actor",
-    "from_status",
-    "to_status",
-    "reason",
-    "detail",
-];
 
 fn arrow(e: duckdb::arrow::error::ArrowError) -> StoreError {
     StoreError::Internal(format!("building a batch: {e}"))
@@ -248,24 +222,14 @@ fn history_rows(rows: &[HistoricReport], actor: &str) -> Result<RecordBatch, Sto
     .map_err(arrow)
 }
 
-/// Appends reports with their lifecycle and history. Call inside a transaction to make a
-/// whole load atomic.
+/// Inserts reports with their lifecycle and history, on a connection prepared by
+/// [`register_arrow_scan`]. Call inside a transaction to make a whole load atomic.
 pub fn append(conn: &Connection, rows: &[HistoricReport], actor: &str) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let report_columns: Vec<&str> = NEW_REPORT_COLUMNS
-        .iter()
-        .chain(LIFECYCLE_COLUMNS.iter())
-        .copied()
-        .collect();
-    let mut reports = conn.appender_with_columns("reports", &report_columns)?;
-    reports.append_record_batch(report_rows(rows)?)?;
-    reports.flush()?;
-    drop(reports);
-    let mut history = conn.appender_with_columns("report_history", &HISTORY_COLUMNS)?;
-    history.append_record_batch(history_rows(rows, actor)?)?;
-    history.flush()?;
+    insert_batch(conn, "reports", report_rows(rows)?)?;
+    insert_batch(conn, "report_history", history_rows(rows, actor)?)?;
     Ok(())
 }
 
@@ -286,6 +250,7 @@ pub fn load_history(
     use rayon::prelude::*;
     const DAYS_PER_BATCH: usize = 8;
     let days = generator.days();
+    register_arrow_scan(conn)?;
     conn.execute_batch("BEGIN TRANSACTION")?;
     let result = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<HistoricReport>>(2);

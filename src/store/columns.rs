@@ -2,7 +2,7 @@
 //! than binding ~50 values per row one at a time.
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
@@ -81,28 +81,48 @@ pub const NEW_REPORT_COLUMNS: [&str; 32] = [
     "idempotency_key",
 ];
 
-/// The table function through which [`insert_reports`] reads a batch.
+/// The table function through which [`insert_batch`] reads a batch.
 const ARROW_SCAN: &str = "arrow";
 
-/// Makes [`insert_reports`] available on `conn`.
+/// Makes [`insert_batch`] available on `conn` (once is enough; again does nothing).
 pub fn register_arrow_scan(conn: &Connection) -> Result<(), duckdb::Error> {
+    let known: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_functions() WHERE function_name = ?",
+        [ARROW_SCAN],
+        |r| r.get(0),
+    )?;
+    if known {
+        return Ok(());
+    }
     conn.register_table_function::<ArrowVTab>(ARROW_SCAN)
 }
 
-/// Inserts rows of [`NEW_REPORT_COLUMNS`] into `reports` (on a connection prepared by
-/// [`register_arrow_scan`]). An `INSERT ... SELECT` from the batch goes straight into the
-/// table, where an appender would first copy every value into a buffer of its own and then
-/// plan an insert from that buffer all the same.
-pub fn insert_reports(conn: &Connection, rows: RecordBatch) -> Result<(), duckdb::Error> {
-    static SQL: OnceLock<String> = OnceLock::new();
-    // Columns taken by name from the batch: one built in another order fails, not misfiled.
-    let sql = SQL.get_or_init(|| {
-        let columns = NEW_REPORT_COLUMNS.join(", ");
-        format!("INSERT INTO reports ({columns}) SELECT {columns} FROM {ARROW_SCAN}(?)")
-    });
+/// Inserts `rows` into `table`, each of the batch's columns into the table's column of the
+/// same name (a batch built in another order fails, rather than filing values under the
+/// wrong column), on a connection prepared by [`register_arrow_scan`]. An `INSERT ... SELECT`
+/// from the batch goes straight into the table, where an appender would first copy every value
+/// into a buffer of its own and then plan an insert from that buffer all the same.
+pub fn insert_batch(
+    conn: &Connection,
+    table: &str,
+    rows: RecordBatch,
+) -> Result<(), duckdb::Error> {
+    let columns = rows
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {ARROW_SCAN}(?)");
     let registration = ArrowBatchRegistration::new(rows);
-    conn.prepare_cached(sql)?.execute([&registration])?;
+    conn.prepare_cached(&sql)?.execute([&registration])?;
     Ok(())
+}
+
+/// Inserts rows of [`NEW_REPORT_COLUMNS`] (see [`reports_batch`]) into `reports`.
+pub fn insert_reports(conn: &Connection, rows: RecordBatch) -> Result<(), duckdb::Error> {
+    insert_batch(conn, "reports", rows)
 }
 
 /// The [`NEW_REPORT_COLUMNS`] of `rows`, in that order.
