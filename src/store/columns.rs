@@ -44,43 +44,6 @@ fn schema(columns: &[(&str, DataType)]) -> Arc<Schema> {
     ))
 }
 
-/// The columns a new report sets; the others (status, lifecycle times, counters) start at the
-/// table's defaults.
-pub const NEW_REPORT_COLUMNS: [&str; 32] = [
-    "id",
-    "reported_at",
-    "created_at",
-    "channel",
-    "category",
-    "description",
-    "reporter_ref",
-    "photos",
-    "raw_lon",
-    "raw_lat",
-    "raw_crs",
-    "lon",
-    "lat",
-    "h3_r6",
-    "h3_r7",
-    "h3_r8",
-    "h3_r9",
-    "h3_r10",
-    "district",
-    "grid_l1",
-    "grid_l2",
-    "grid_l3",
-    "micro",
-    "exclusive",
-    "assigned_grid",
-    "assign_method",
-    "assign_distance_m",
-    "responsible",
-    "deadline",
-    "updated_at",
-    "created_by",
-    "idempotency_key",
-];
-
 /// The table function through which [`insert_batch`] reads a batch.
 const ARROW_SCAN: &str = "arrow";
 
@@ -120,12 +83,13 @@ pub fn insert_batch(
     Ok(())
 }
 
-/// Inserts rows of [`NEW_REPORT_COLUMNS`] (see [`reports_batch`]) into `reports`.
+/// Inserts new reports' rows, built by [`reports_batch`], into `reports`.
 pub fn insert_reports(conn: &Connection, rows: RecordBatch) -> Result<(), duckdb::Error> {
     insert_batch(conn, "reports", rows)
 }
 
-/// The [`NEW_REPORT_COLUMNS`] of `rows`, in that order.
+/// The columns new reports set, one row each; the others (status, lifecycle times, counters)
+/// start at the table's defaults.
 pub fn reports_batch(
     rows: &[(ReportId, &NewReport)],
     now: DateTime<Utc>,
