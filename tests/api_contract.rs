@@ -228,12 +228,41 @@ async fn health_and_metrics_report_on_the_server() {
     assert_eq!(s, 200);
     assert_eq!(h["status"], "ok");
     assert!(h["grids"].as_u64().unwrap() > 100);
-    app.get(
-        "/api/v1/assign?lon=113.6547&lat=34.7499",
-        Some(&app.reporter),
-    )
-    .await;
+    // The recorder is shared by every test in this process: counts only grow, so the test
+    // checks that its own requests were added, not totals.
+    let count = |status: &str| {
+        let line = format!(
+            "gridscope_http_requests_total{{method=\"GET\",route=\"/api/v1/assign\",status=\"{status}\"}} "
+        );
+        let text = app.state.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let (ok_before, bad_before) = (count("200"), count("400"));
+    for _ in 0..3 {
+        let (s, _) = app
+            .get(
+                "/api/v1/assign?lon=113.6547&lat=34.7499",
+                Some(&app.reporter),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (s, _) = app
+        .get(
+            "/api/v1/assign?lon=34.7499&lat=113.6547",
+            Some(&app.reporter),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(count("200") >= ok_before + 3.0);
+    assert!(count("400") > bad_before);
     let text = app.state.metrics.render();
-    assert!(text.contains("gridscope_http_requests_total"), "{text}");
-    assert!(text.contains("route=\"/api/v1/assign\""), "{text}");
+    assert!(
+        text.contains(
+            "gridscope_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/assign\"}"
+        ),
+        "{text}"
+    );
 }

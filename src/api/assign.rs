@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::answer::JsonAnswer;
 use super::auth::Caller;
 use super::error::{ApiError, coord_error};
 use super::extract::{JsonBody, QueryParams, body_bytes, parse_json};
@@ -115,7 +116,7 @@ pub async fn assign_get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     QueryParams(q): QueryParams<LocationQuery>,
-) -> Result<Json<AssignResponse>, ApiError> {
+) -> Result<JsonAnswer<AssignResponse>, ApiError> {
     may_assign(&caller)?;
     let crs = match q.crs.as_deref() {
         None => Crs::Wgs84,
@@ -128,7 +129,7 @@ pub async fn assign_get(
     };
     let grids = state.in_force();
     let p = grids.locate(&loc, "location")?;
-    Ok(Json(grids.assign_point(p)))
+    Ok(JsonAnswer(grids.assign_point(p)))
 }
 
 /// Assign one point.
@@ -140,11 +141,11 @@ pub async fn assign_post(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(loc): JsonBody<LocationInput>,
-) -> Result<Json<AssignResponse>, ApiError> {
+) -> Result<JsonAnswer<AssignResponse>, ApiError> {
     may_assign(&caller)?;
     let grids = state.in_force();
     let p = grids.locate(&loc, "location")?;
-    Ok(Json(grids.assign_point(p)))
+    Ok(JsonAnswer(grids.assign_point(p)))
 }
 
 /// One point of a batch, with an optional id echoed back.

@@ -2,6 +2,7 @@
 //! handlers. `router` builds the whole application, documented in OpenAPI as it is built, so
 //! no route can exist without its documentation.
 
+pub mod answer;
 pub mod assign;
 pub mod auth;
 pub mod error;
@@ -16,6 +17,7 @@ mod import_pool;
 pub mod keys;
 pub mod open311;
 pub mod reports;
+mod request_metrics;
 pub mod stats;
 pub mod system;
 pub mod tiles;
@@ -27,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::ServiceBuilder;
@@ -304,39 +306,6 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(wall::style))
 }
 
-/// A method as a static label (no allocation per request).
-fn method_label(m: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::DELETE => "DELETE",
-        Method::PUT => "PUT",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "OTHER",
-    }
-}
-
-/// Counts requests and their durations per route and status.
-async fn track(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().clone();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    let method = method_label(&method);
-    metrics::counter!("gridscope_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("gridscope_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    resp
-}
-
 async fn not_found(req: Request) -> ApiError {
     ApiError::not_found(format!(
         "no such endpoint: {} {}",
@@ -379,7 +348,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let (router, _) = routes().split_for_parts();
     let limits = &state.config.limits;
     router
-        .route_layer(middleware::from_fn(track))
+        .route_layer(middleware::from_fn(request_metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -400,7 +369,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                     CorsLayer::new()
                         .allow_origin(Any)
                         .allow_methods(Any)
-                        .allow_headers(Any),
+                        .allow_headers(Any)
+                        // Every request gets the same CORS headers (any origin, method and
+                        // header), so answers do not vary with those of the request.
+                        .vary([]),
                 )
                 .layer(DefaultBodyLimit::max(limits.body_bytes)),
         )

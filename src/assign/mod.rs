@@ -23,7 +23,7 @@ mod index;
 mod raster;
 pub mod view;
 
-pub use view::{AssignmentView, FLAT_COLUMNS, GridRef};
+pub use view::{AssignmentView, FLAT_COLUMNS, GridLabel, GridRef};
 
 use std::sync::Arc;
 
@@ -171,6 +171,7 @@ pub struct Assigner {
     raster: Raster,
     precedence_rank: Vec<u32>,
     exclusive_area: Vec<f64>,
+    labels: view::GridLabels,
 }
 
 impl Assigner {
@@ -213,6 +214,7 @@ impl Assigner {
             })
             .collect();
         Self {
+            labels: view::GridLabels::new(&set),
             set,
             cfg,
             level3,
