@@ -119,10 +119,7 @@ pub struct AssignmentView {
 impl Assigner {
     /// Names a grid.
     pub fn grid_ref(&self, id: GridId) -> GridRef {
-        match self.labels.0.get(id as usize) {
-            Some(label) => label.clone(),
-            None => GridRef::of(self.grids().grid(id)),
-        }
+        self.labels.0[id as usize].clone()
     }
 
     /// Spells an assignment out with codes and names.
